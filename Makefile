@@ -1,0 +1,38 @@
+# The two commands a newcomer types:  `make run`  and  `make test`.
+# Both create the virtual environment .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Offline machines read the four official MNIST files from a folder; with internet, leave it empty
+# and torchvision downloads them. The course's shared copy is used when it sits beside the clone.
+export MNIST_COURSE_DATA ?= $(abspath $(wildcard ../shared/data/mnist))
+# Lessons call `mnist-course` as a learner would: the environment's scripts come first on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: run test check lab clean
+
+$(BIN)/.installed: setup.py settings.ini
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+run: $(BIN)/.installed  ## set up, then run the course's main job
+	$(BIN)/mnist-course data
+
+test: $(BIN)/.installed  ## set up, then run the lessons (CPU cells) and the test suite
+	$(BIN)/nbdev_test --path nbs
+	$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+check: $(BIN)/.installed  ## notebooks clean and package in sync with them
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+	git diff --exit-code -- nbs mnist_course
+	test -z "$$(git status --porcelain -- nbs mnist_course)" || { git status --porcelain -- nbs mnist_course; exit 1; }
+
+lab: $(BIN)/.installed  ## open the lessons in JupyterLab
+	$(BIN)/jupyter lab nbs
+
+clean:
+	rm -rf $(VENV) _docs _proc

@@ -1,0 +1,37 @@
+"`mnist-course` as a user types it: counts on good data, one clear line and exit 1 on bad data."
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).parent / "mnist-course"  # the console script installed beside this Python
+
+
+def run(*args):
+    return subprocess.run([SCRIPT, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_data_prints_counts(source, tmp_path):
+    r = run("data", "--source", source, "--root", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "official: train 60,000, test 10,000" in r.stdout
+    assert "train 51,000, validation 9,000" in r.stdout
+    rows = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()[-3:]}
+    assert rows["val"][-1] == "9,000" and rows["test"][:2] == ["980", "1,135"]
+
+
+@pytest.mark.parametrize("make_source, expect", [
+    (lambda d: d, "not found"),  # an empty folder
+    (lambda d: d / "nope", "not found"),
+])
+def test_data_bad_source_exits_1(tmp_path, make_source, expect):
+    r = run("data", "--source", make_source(tmp_path), "--root", tmp_path / "root")
+    assert r.returncode == 1
+    assert r.stderr.startswith("mnist-course data: error:") and expect in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_usage_error_exits_2():
+    r = run("data", "--seed", "x")
+    assert r.returncode == 2 and "invalid int value" in r.stderr
