@@ -1,0 +1,254 @@
+"""The course website (issue 8): built once per session as `make docs` builds it, then every page opened
+in headless Chromium.
+
+Needs Debian's `chromium` and the docs dependencies (docs/requirements.txt, installed by `make docs`).
+Without them these tests skip on a workstation and fail in CI (CI=true), where .ci/run installs both.
+Screenshots of the front page and of one lesson are kept in artifacts/site/ (git-ignored).
+"""
+import ast
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NBS = ROOT / "nbs"
+ARTIFACTS = ROOT / "artifacts" / "site"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(ok, why: str):
+    "Skip without `ok` on a workstation; in CI a missing tool is a failure."
+    if ok: return
+    if IN_CI: pytest.fail(f"{why} (CI=true: .ci/run must install it)")
+    pytest.skip(why)
+
+
+def lessons() -> list[Path]:
+    "The lessons, in the sidebar's order (index.ipynb would be the README's source, i.e. the front page)."
+    return sorted(p for p in NBS.glob("*.ipynb") if not p.name.startswith(("_", ".")) and p.stem != "index")
+
+
+def code_cells(nb: Path) -> list[tuple[set, str]]:
+    "(directives, code without directive lines) of each code cell of `nb`."
+    res = []
+    for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code": continue
+        lines = "".join(cell["source"]).splitlines()
+        dirs = {m[1] for l in lines if (m := re.match(r"\s*#\|\s*([\w-]+)", l))}
+        res.append((dirs, "\n".join(l for l in lines if not re.match(r"\s*#\|", l)).strip()))
+    return res
+
+
+def exported_names(nb: Path) -> list[str]:
+    "Public functions and classes that `nb` exports: each one gets an API card."
+    trees = [ast.parse(code) for dirs, code in code_cells(nb) if "export" in dirs]
+    return [o.name for t in trees for o in t.body
+            if isinstance(o, (ast.FunctionDef, ast.ClassDef)) and not o.name.startswith("_")]
+
+
+def nb_title(nb: Path) -> str:
+    "The lesson's H1 as plain text."
+    for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+        m = cell["cell_type"] == "markdown" and re.search(r"^#\s+(.+?)\s*$", "".join(cell["source"]), re.M)
+        if m: return re.sub(r"[`*]", "", m[1])
+    raise AssertionError(f"{nb}: no '# Title' cell")
+
+
+def fingerprint(folder: Path) -> dict:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.ipynb"))}
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    exe = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    require(exe, "Chromium is not installed (Debian: apt-get install chromium)")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def build(tmp_path_factory):
+    "The site, built by docs/build.py into a temporary folder: (site folder, build log)."
+    require(all(importlib.util.find_spec(m) for m in ("sphinx", "myst_nb", "sphinx_book_theme")),
+            "the docs dependencies are not installed (run `make docs` once)")
+    tmp = tmp_path_factory.mktemp("site")
+    before = fingerprint(NBS)
+    r = subprocess.run([sys.executable, str(ROOT / "docs" / "build.py"), "--out", str(tmp / "html"),
+                        "--proc", str(tmp / "proc")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, f"docs/build.py failed:\n{r.stdout}\n{r.stderr}"
+    assert fingerprint(NBS) == before, "building the site changed a notebook: it must only read them"
+    return tmp / "html", r.stderr
+
+
+@pytest.fixture(scope="session")
+def site(build) -> Path: return build[0]
+
+
+class Page(HTMLParser):
+    "What the tests look at in a page's DOM: title, images, sidebar links, code blocks, prose, lesson links."
+    def __init__(self, dom: str):
+        super().__init__()
+        self.title, self.imgs, self.sidebar, self.pre, self.prose, self.links = "", [], [], [], [], {}
+        self.cards = []  # names in API cards' signatures
+        self._in = {"title": 0, "nav": 0, "pre": 0, "code": 0, "script": 0, "style": 0}
+        self._link, self._card = None, 0
+        self.feed(dom)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "span" and (self._card or "sig-name" in a.get("class", "")):
+            if not self._card: self.cards.append("")
+            self._card += 1
+        if tag == "nav": self._in["nav"] += 1 if "bd-docs-nav" in a.get("class", "") or self._in["nav"] else 0
+        elif tag in self._in: self._in[tag] += 1
+        if tag == "pre": self.pre.append("")
+        if tag == "img": self.imgs.append(a.get("src", ""))
+        if tag == "a":
+            if self._in["nav"]: self.sidebar.append(a.get("href", ""))
+            if "lesson-link" in a.get("class", ""): self._link = [a.get("href", ""), ""]
+
+    def handle_endtag(self, tag):
+        if tag == "span" and self._card: self._card -= 1
+        if tag in self._in and self._in[tag]: self._in[tag] -= 1
+        if tag == "a" and self._link: self.links[self._link[1].strip()], self._link = self._link[0], None
+
+    def handle_data(self, data):
+        if self._card: self.cards[-1] += data
+        if self._in["title"]: self.title += data
+        if self._link: self._link[1] += data
+        if self._in["pre"]: self.pre[-1] += data
+        elif not (self._in["code"] or self._in["script"] or self._in["style"]): self.prose.append(data)
+
+
+def browse(chromium: str, url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    "Run headless Chromium on `url` with a fresh profile."
+    profile.mkdir(parents=True)
+    return subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *args, url],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def pages(chromium, site, tmp_path_factory) -> dict:
+    "Every HTML page of the site, as Chromium rendered it (the DOM after scripts ran): path -> Page."
+    profiles, res = tmp_path_factory.mktemp("profiles"), {}
+    for i, path in enumerate(sorted(p for p in site.rglob("*.html") if "_static" not in p.parts)):
+        r = browse(chromium, path.as_uri(), profiles / str(i), "--dump-dom")
+        assert r.returncode == 0 and "<body" in r.stdout, f"{path} did not load in Chromium:\n{r.stderr[-2000:]}"
+        res[path] = Page(r.stdout)
+    return res
+
+
+def test_build_has_no_warnings(build):
+    warnings = [l for l in build[1].splitlines() if "WARNING" in l or "ERROR" in l]
+    assert not warnings, "the site builds with warnings:\n" + "\n".join(warnings)
+
+
+def test_every_lesson_front_page_and_api_page_is_built(site):
+    assert (site / "index.html").is_file()
+    for nb in lessons():
+        assert (site / "nbs" / f"{nb.stem}.html").is_file(), f"no page for {nb}"
+        for mod in re.findall(r"#\|\s*default_exp\s+([\w.]+)", nb.read_text(encoding="utf-8")):
+            assert (site / "api" / f"{mod}.html").is_file(), f"no API page for {mod} ({nb.name})"
+
+
+def test_pages_have_their_titles(pages, site):
+    expected = {site / "index.html": re.search(r"^#\s+(.+)$", (ROOT / "README.md").read_text(), re.M)[1],
+                **{site / "nbs" / f"{nb.stem}.html": nb_title(nb) for nb in lessons()},
+                **{p: f"mnist_course.{p.stem}" for p in (site / "api").glob("*.html")}}
+    for path, page in pages.items():
+        assert page.title.strip(), f"{path}: no <title>"
+        if path in expected: assert page.title.startswith(expected[path]), f"{path}: title {page.title!r}"
+
+
+def test_sidebar_lists_every_lesson_in_order(pages, site):
+    want = [site / "nbs" / f"{nb.stem}.html" for nb in lessons()]
+    for path, page in pages.items():
+        hrefs = [(path.parent / unquote(urlsplit(h).path)).resolve() for h in page.sidebar if not urlsplit(h).scheme]
+        got = [h for h in hrefs if h in want]
+        if path in want: got.insert(want.index(path), path)  # the current page may link to itself as "#"
+        assert list(dict.fromkeys(got)) == want, f"{path}: sidebar lessons {[p.name for p in got]}"
+
+
+def test_no_broken_images(pages, site):
+    from PIL import Image
+    n = 0
+    for path, page in pages.items():
+        for src in page.imgs:
+            u = urlsplit(src)
+            if u.scheme == "data": continue
+            assert not u.scheme, f"{path}: image {src} is not part of the site (the site must work offline)"
+            img = (path.parent / unquote(u.path)).resolve()
+            assert img.is_file(), f"{path}: broken image {src}"
+            if img.suffix.lower() != ".svg":
+                with Image.open(img) as im: im.verify()
+            n += 1
+    shown = [c for nb in (site.parent / "proc" / "book" / "nbs").glob("*.ipynb")  # cells left after nbdev's processing
+             for c in json.loads(nb.read_text(encoding="utf-8"))["cells"]
+             if not {"remove-cell", "remove-output"} & set(c["metadata"].get("tags", []))]
+    figures = sum(any(m.startswith("image/") for m in o.get("data", {})) for c in shown for o in c.get("outputs", []))
+    assert n >= figures, f"{figures} figures in the lessons' outputs, {n} images on the site"
+
+
+def test_no_raw_nbdev_directives(pages):
+    for path, page in pages.items():
+        for block in page.pre:
+            bad = [l for l in block.splitlines() if re.match(r"\s*#\|", l)]
+            assert not bad, f"{path}: directive lines in a code block: {bad}"
+        prose = [t.strip() for t in page.prose if "#|" in t]
+        assert not prose, f"{path}: raw directive text: {prose}"
+
+
+def test_hidden_cells_are_not_shown(pages, site):
+    for nb in lessons():
+        blocks = pages[site / "nbs" / f"{nb.stem}.html"].pre
+        for dirs, code in code_cells(nb):
+            if "hide" in dirs and code: assert not any(code in b for b in blocks), f"{nb.name}: hidden cell shown:\n{code}"
+
+
+def test_exported_functions_have_api_cards(pages, site):
+    for nb in lessons():
+        names = exported_names(nb)
+        page = pages[site / "nbs" / f"{nb.stem}.html"]
+        assert not set(names) - set(page.cards), f"{nb.name}: no API card for {set(names) - set(page.cards)}"
+        for mod in re.findall(r"#\|\s*default_exp\s+([\w.]+)", nb.read_text(encoding="utf-8")):
+            api = set(pages[site / "api" / f"{mod}.html"].cards)
+            assert not set(names) - api, f"api/{mod}.html lacks {set(names) - api}"
+
+
+def test_lessons_link_to_colab_and_their_notebook(pages, site):
+    import configparser
+    ini = configparser.ConfigParser(delimiters=["="])
+    ini.read(ROOT / "settings.ini")
+    cfg = ini["DEFAULT"]
+    for nb in lessons():
+        path = site / "nbs" / f"{nb.stem}.html"
+        links = pages[path].links
+        assert links.get("Open in Colab") == (f"https://colab.research.google.com/github/{cfg['user']}/{cfg['repo']}"
+                                              f"/blob/{cfg['branch']}/nbs/{nb.name}"), f"{path}: {links}"
+        download = path.parent / links["Download the notebook"]
+        assert download.read_bytes() == nb.read_bytes(), f"{path}: the download is not {nb}"
+        assert links["View on GitHub"].startswith(cfg["git_url"]), links
+
+
+def test_screenshots(chromium, pages, site, tmp_path):
+    "The front page, and the lesson with the most figures down to its figures, as Chromium draws them."
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    lesson = max((site / "nbs" / f"{nb.stem}.html" for nb in lessons()), key=lambda p: len(pages[p].imgs))
+    # headless Chromium draws a blank page when it scrolls to an anchor, so the lesson is one tall screenshot
+    shots = {"index.png": (site / "index.html", 1600), f"lesson-{lesson.stem}.png": (lesson, 12000)}
+    for i, (name, (page, height)) in enumerate(shots.items()):
+        r = browse(chromium, page.as_uri(), tmp_path / str(i), "--hide-scrollbars", f"--window-size=1280,{height}",
+                   f"--screenshot={ARTIFACTS / name}")
+        assert r.returncode == 0 and (ARTIFACTS / name).stat().st_size > 50_000, f"no screenshot of {page}:\n{r.stderr}"
