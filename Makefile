@@ -19,10 +19,10 @@ $(BIN)/.installed: setup.py settings.ini
 	touch $@
 
 run: $(BIN)/.installed  ## set up, then run the course's main job
-	$(BIN)/mnist-course data
+	$(BIN)/mnist-course reproduce --out runs/reproduce
 
 test: $(BIN)/.installed  ## set up, then run the lessons (CPU cells) and the test suite
-	$(BIN)/nbdev_test --path nbs
+	$(BIN)/nbdev_test --path nbs --n_workers 1  # one notebook at a time: torch already uses both cores
 	$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 check: $(BIN)/.installed  ## notebooks clean and package in sync with them
@@ -36,3 +36,12 @@ lab: $(BIN)/.installed  ## open the lessons in JupyterLab
 
 clean:
 	rm -rf $(VENV) _docs _proc
+
+# The course website (docs/build.py): nbdev processes the notebooks, Sphinx + MyST-NB render them.
+.PHONY: docs
+$(BIN)/.docs-installed: $(BIN)/.installed docs/requirements.txt
+	$(BIN)/pip install --quiet -r docs/requirements.txt
+	touch $@
+
+docs: $(BIN)/.docs-installed  ## build the course website into _docs/ (open _docs/index.html)
+	$(BIN)/python docs/build.py

@@ -1,0 +1,91 @@
+"Evaluation: ROC/AUC against scikit-learn, edge-case classifiers, written figures, clear errors."
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from mnist_course.checkpoint import CheckpointError, load_weights
+from mnist_course.evaluate import evaluate_run, reliability, roc_per_class
+from mnist_course.resnet import resnet34_mnist
+from mnist_course.train import fit, make_config
+
+SCRIPT = Path(sys.executable).parent / "mnist-course"
+
+
+@pytest.fixture(scope="module")
+def run(mnist, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "base"
+    fit(make_config("baseline", epochs=1, samples_per_epoch=2_000, train_subset=2_000, eval_subset=200), mnist, out=out)
+    return out
+
+
+def test_perfect_and_constant_classifiers():
+    y = np.repeat(np.arange(10), 5)
+    assert roc_per_class(y, np.eye(10)[y])["macro"] == 1.0
+    const = roc_per_class(y, np.full((50, 10), 0.1))
+    assert const["macro"] == 0.5 and all(const[c][2] == 0.5 for c in range(10))
+    assert reliability(y, np.eye(10)[y])["ece"] == 0.0
+
+
+def test_evaluate_run_writes_metrics_and_figures(run, mnist, tmp_path):
+    m = evaluate_run(run, mnist, out=tmp_path)
+    probs = np.load(tmp_path / "probabilities.npy")
+    y = mnist.test_y.numpy()
+    onehot = np.eye(10)[y]
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    for c in range(10):  # per-class AUC recomputed by scikit-learn from the saved probabilities
+        assert saved["auc"][str(c)] == pytest.approx(roc_auc_score(onehot[:, c], probs[:, c]), abs=1e-6)
+    assert saved["auc_micro"] == pytest.approx(roc_auc_score(onehot, probs, average="micro"), abs=1e-6)
+    assert saved["test_acc"] == pytest.approx((probs.argmax(1) == y).mean())
+    assert np.array(saved["confusion"]).sum() == 10_000 and saved["config"]["model"] == "baseline"
+    assert saved["trained_on"] and saved["evaluated_on"]["device"] == "cpu"
+    for f in m["figures"]:
+        assert (tmp_path / f).stat().st_size > 10_000 and (tmp_path / f).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_evaluate(run, source, tmp_path):
+    r = subprocess.run([SCRIPT, "evaluate", run, "--out", tmp_path, "--source", source, "--root", tmp_path / "root"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "test accuracy" in r.stdout and (tmp_path / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("make, expect", [
+    (lambda d, run: d / "missing", "no checkpoint found"),
+    (lambda d, run: _corrupt(d, run), "unreadable"),
+    (lambda d, run: _pickled(d, run), "refusing to load"),
+])
+def test_bad_checkpoints_get_clear_errors(run, source, tmp_path, make, expect):
+    bad = make(tmp_path, run)
+    r = subprocess.run([SCRIPT, "evaluate", bad, "--source", source, "--root", tmp_path / "root"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and expect in r.stderr and "Traceback" not in r.stderr
+
+
+def _copy(d, run):
+    ck = sorted((run / "checkpoints").iterdir())[-1]
+    return Path(shutil.copytree(ck, d / "ck"))
+
+
+def _corrupt(d, run):
+    ck = _copy(d, run)
+    (ck / "model.safetensors").write_bytes(b"garbage" * 10)
+    return ck
+
+
+def _pickled(d, run):
+    ck = _copy(d, run)
+    torch.save({"config": {"model": "baseline"}, "x": os.system}, ck / "state.pt")
+    return ck
+
+
+def test_wrong_kind_of_checkpoint(run):
+    with pytest.raises(CheckpointError, match="holds a 'baseline' model, not 'resnet34'"):
+        load_weights(resnet34_mnist(), sorted((run / "checkpoints").iterdir())[-1], "resnet34")

@@ -1,0 +1,163 @@
+"Training: both models through the API and the CLI, determinism, resume after a kill, safe checkpoints, DDP."
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from mnist_course.checkpoint import CheckpointError, latest_checkpoint, load_state
+from mnist_course.train import TrainingError, fit, load_model, make_config
+
+SCRIPT = Path(sys.executable).parent / "mnist-course"
+TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
+NOT_TIMING = ("seconds", "images_per_s", "hardware")
+
+
+def recipe(history):
+    return [{k: v for k, v in r.items() if k not in NOT_TIMING} for r in history]
+
+
+def weights(run):
+    return load_file(latest_checkpoint(run) / "model.safetensors")
+
+
+def cli(*args, **kw):
+    return subprocess.run([SCRIPT, *map(str, args)], capture_output=True, text=True, timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def baseline_run(mnist, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "base"
+    return out, fit(make_config("baseline", **TINY), mnist, out=out)
+
+
+def test_baseline_api_run_writes_everything(baseline_run):
+    out, m = baseline_run
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.json", "history.json", "metrics.json"]
+    assert [r["epoch"] for r in m["history"]] == [1, 2] and 0 <= m["test_acc"] <= 1
+    assert json.loads((out / "metrics.json").read_text())["test_acc"] == m["test_acc"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch-001", "epoch-002"]
+
+
+def test_same_seed_same_history_other_seed_differs(mnist, baseline_run):
+    _, m = baseline_run
+    again = fit(make_config("baseline", **TINY), mnist)
+    assert recipe(again["history"]) == recipe(m["history"])
+    other = fit(make_config("baseline", **{**TINY, "seed": 1}), mnist)
+    assert recipe(other["history"]) != recipe(m["history"])
+
+
+def test_resnet34_api_run(mnist, tmp_path):
+    m = fit(make_config("resnet34", **{**TINY, "epochs": 1, "samples_per_epoch": 100, "eval_subset": 100}), mnist, out=tmp_path)
+    assert m["epochs"] == 1 and load_state(latest_checkpoint(tmp_path))["config"]["model"] == "resnet34"
+
+
+def test_safetensors_round_trip(baseline_run):
+    out, _ = baseline_run
+    model, state = load_model(out)
+    saved = weights(out)
+    assert saved.keys() == model.state_dict().keys()
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+    assert state["epoch"] == 2
+
+
+def test_refuses_pickled_code(baseline_run, tmp_path):
+    out, _ = baseline_run
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / "model.safetensors").write_bytes((latest_checkpoint(out) / "model.safetensors").read_bytes())
+    torch.save({"config": {"model": "baseline"}, "payload": os.system}, ck / "state.pt")
+    with pytest.raises(CheckpointError, match="refusing to load"): load_model(ck)
+
+
+def test_refuses_wrong_architecture(mnist, baseline_run):
+    out, _ = baseline_run
+    with pytest.raises(CheckpointError, match="holds a 'baseline' model, not 'resnet34'"):
+        fit(make_config("resnet34", **TINY), mnist, out=out, resume=True)
+
+
+def test_refuses_to_overwrite_and_to_change_recipe(mnist, baseline_run):
+    out, _ = baseline_run
+    with pytest.raises(TrainingError, match="already holds a run"): fit(make_config("baseline", **TINY), mnist, out=out)
+    with pytest.raises(TrainingError, match="different recipe.*'lr'"):
+        fit(make_config("baseline", **{**TINY, "lr": 0.5}), mnist, out=out, resume=True)
+
+
+def test_divergence_stops_and_keeps_last_good_checkpoint(mnist, tmp_path, monkeypatch):
+    import mnist_course.train as train
+    real = train.train_epoch
+    calls = []
+    def poisoned(*a, **kw):  # epoch 2's loss is NaN, as a diverging run's would be
+        loss, acc, n = real(*a, **kw); calls.append(1)
+        return (float("nan") if len(calls) == 2 else loss), acc, n
+    monkeypatch.setattr(train, "train_epoch", poisoned)
+    with pytest.raises(TrainingError, match="epoch 2: loss is nan.*last good checkpoint is kept"):
+        fit(make_config("baseline", **{**TINY, "epochs": 3}), mnist, out=tmp_path)
+    assert latest_checkpoint(tmp_path).name == "epoch-001"
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 1
+
+
+def test_cli_train_killed_mid_epoch_then_resumed_matches_uninterrupted(mnist, source, tmp_path):
+    "SIGKILL during epoch 2 (after epoch 1's checkpoint), then --resume: same weights and history as never interrupted."
+    long = {**TINY, "samples_per_epoch": 20_000}  # epochs long enough to be killed in the middle of one
+    ref = fit(make_config("baseline", **long), mnist, out=tmp_path / "ref")
+    out = tmp_path / "killed"
+    args = ["train", "--model", "baseline", "--out", out, "--source", source, "--root", tmp_path / "root",
+            *[x for k, v in long.items() for x in (f"--{k.replace('_', '-')}", v)]]
+    proc = subprocess.Popen([SCRIPT, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while latest_checkpoint(out) is None and time.time() < deadline and proc.poll() is None: time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL); proc.wait()
+    assert latest_checkpoint(out).name == "epoch-001", "the kill did not land in epoch 2"
+    r = cli(*args, "--resume")
+    assert r.returncode == 0, r.stderr
+    assert recipe(json.loads((out / "history.json").read_text())) == recipe(ref["history"])
+    a, b = weights(out), weights(tmp_path / "ref")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cli_train_quick_resnet_says_what_it_cut(source, tmp_path):
+    r = cli("train", "--model", "resnet34", "--preset", "quick", "--out", tmp_path / "r", "--source", source,
+            "--root", tmp_path / "root", "--samples-per-epoch", 100, "--eval-subset", 100, "--epochs", 1)
+    assert r.returncode == 0, r.stderr
+    assert "the report's recipe except" in r.stdout and "samples_per_epoch 120000 -> 100" in r.stdout
+    assert "test accuracy" in r.stdout
+
+
+def test_cli_predict_good_and_bad_files(baseline_run, mnist, tmp_path):
+    out, _ = baseline_run
+    Image.fromarray(mnist.test_x[0].numpy()).save(tmp_path / "seven.png")
+    Image.fromarray(255 - mnist.test_x[1].numpy()).resize((112, 112)).save(tmp_path / "two_big.jpg")
+    (tmp_path / "notes.png").write_text("hello")
+    r = cli("predict", out, tmp_path / "seven.png", tmp_path / "notes.png", tmp_path / "two_big.jpg")
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{tmp_path / 'seven.png'}: ") and "probability" in lines[1]
+    assert "notes.png: not a readable image" in r.stderr
+
+
+def test_cli_predict_missing_checkpoint(tmp_path):
+    r = cli("predict", tmp_path, tmp_path / "x.png")
+    assert r.returncode == 1 and "no checkpoint found" in r.stderr
+
+
+def test_ddp_two_processes_gloo(source, tmp_path):
+    "torchrun with two CPU processes (gloo): one run folder, the whole sample budget shared between ranks."
+    torchrun = Path(sys.executable).parent / "torchrun"
+    out = tmp_path / "ddp"
+    r = subprocess.run([torchrun, "--standalone", "--nproc-per-node", "2", SCRIPT, "train", "--model", "baseline",
+                        "--out", out, "--source", source, "--root", tmp_path / "root",
+                        *[str(x) for k, v in TINY.items() for x in (f"--{k.replace('_', '-')}", v)]],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["processes"] == 2 and m["epochs"] == 2
+    assert r.stdout.count("test accuracy") == 1  # only rank 0 reports
