@@ -111,7 +111,7 @@ def plot_errors(x: torch.Tensor, y: np.ndarray, probs: np.ndarray, title: str = 
     fig, axs = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 1.0 + 0.4), squeeze=False)
     for ax in axs.flat: ax.axis("off")
     for ax, i in zip(axs.flat, shown):
-        ax.imshow(x[i], cmap="gray"); ax.set_title(f"{y[i]}→{probs[i].argmax()} {probs[i].max():.2f}", fontsize=6)
+        ax.imshow(np.asarray(x[i]), cmap="gray"); ax.set_title(f"{y[i]}→{probs[i].argmax()} {probs[i].max():.2f}", fontsize=6)
     which = f"all {len(wrong)}" if len(shown) == len(wrong) else f"the {len(shown)} least confident of {len(wrong)}"
     fig.suptitle(f"{title}: {which} misclassified test digits (true→predicted, probability)", fontsize=9)
     return fig
