@@ -12,25 +12,29 @@ DataLoader with no worker processes.
                                  [--repeats 5] [--device cuda] [--threads N]
 """
 import argparse
-import statistics
 
 import torch
 from torch.utils.data import DataLoader, Subset
 from torchvision.datasets import MNIST
 from torchvision.transforms import v2
 
-from loader import epoch_rate  # benchmarks/loader.py: images/s of one pass, the copy to the device included
+from loader import add_common_args, print_comparison  # benchmarks/loader.py: shared options and table
 from mnist_course.augment import AugmentedStream
 from mnist_course.data import MNIST_MEAN, MNIST_STD, load_mnist, raw_dir, split_train_val
 from mnist_course.machine import describe_machine, pick_device
+
+
+def reference_transform() -> v2.Compose:
+    "The usual per-sample recipe: torchvision's RandomAffine with the report's ranges, then normalisation."
+    return v2.Compose([v2.ToImage(), v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
+                       v2.ToDtype(torch.float32, scale=True), v2.Normalize([MNIST_MEAN], [MNIST_STD])])
 
 
 def pipelines(args, device):
     "(name, batch size) -> a function making a fresh pass over `args.images` augmented images, reference first."
     ds = load_mnist(args.source, args.root)
     train_idx, _ = split_train_val(ds.train_y)
-    tfm = v2.Compose([v2.ToImage(), v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
-                      v2.ToDtype(torch.float32, scale=True), v2.Normalize([MNIST_MEAN], [MNIST_STD])])
+    tfm = reference_transform()
     mnist = MNIST(raw_dir(args.root).parent.parent, train=True, transform=tfm)
     per_sample = Subset(mnist, train_idx[:args.images].tolist())
     x, y = ds.train_x[train_idx].to(device), ds.train_y[train_idx].to(device)
@@ -43,13 +47,10 @@ def pipelines(args, device):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--source", help="folder of the four official files (default: $MNIST_COURSE_DATA)")
-    p.add_argument("--root", help="prepared-data folder (default: the cache)")
+    add_common_args(p)
     p.add_argument("--images", type=int, default=20_000, help="images per timed pass (default: 20,000)")
     p.add_argument("--bs", type=int, default=100, help="training batch size (default: 100, the report's)")
     p.add_argument("--big-bs", type=int, default=10_000, help="the large batch size (default: 10,000)")
-    p.add_argument("--repeats", type=int, default=5, help="passes timed per pipeline; the median is shown")
-    p.add_argument("--device", help="cuda, mps or cpu (default: fastest present)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
     args = p.parse_args()
     if args.threads: torch.set_num_threads(args.threads)
@@ -57,13 +58,7 @@ def main():
     m = describe_machine(device)
     print(f"# augmentation benchmark: {m['hardware']}, torch {m['torch']}, {torch.get_num_threads()} threads, "
           f"median of {args.repeats} passes of {args.images:,} images\n")
-    print(f"| {'pipeline':<46} | {'batch':>6} | {'device':<6} | {'images/s':>12} | {'x reference':>11} |")
-    print(f"|{'-' * 48}|{'-' * 8}|{'-' * 8}|{'-' * 14}|{'-' * 13}|")
-    ref = None
-    for (name, bs), make in pipelines(args, device).items():
-        rate = statistics.median(epoch_rate(make(), device) for _ in range(args.repeats))
-        ref = ref or rate
-        print(f"| {name:<46} | {bs:>6,} | {device.type:<6} | {rate:>12,.0f} | {rate / ref:>10.1f}x |", flush=True)
+    print_comparison(("pipeline", "batch"), pipelines(args, device), device, args.repeats)
 
 
 if __name__ == "__main__":

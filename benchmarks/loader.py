@@ -42,25 +42,37 @@ def pipelines(args, device):
     return make
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    "The options every benchmark here shares: data location, repeats, device."
     p.add_argument("--source", help="folder of the four official files (default: $MNIST_COURSE_DATA)")
     p.add_argument("--root", help="prepared-data folder (default: the cache)")
-    p.add_argument("--bs", type=int, default=100, help="batch size (default: 100, the report's)")
-    p.add_argument("--repeats", type=int, default=5, help="epochs timed per pipeline; the median is shown")
+    p.add_argument("--repeats", type=int, default=5, help="passes timed per pipeline; the median is shown")
     p.add_argument("--device", help="cuda, mps or cpu (default: fastest present)")
+
+
+def print_comparison(columns: tuple, makers: dict, device, repeats: int) -> None:
+    "One markdown row per pipeline (its `columns` values), median images/s and the ratio to the first row."
+    head = [*columns, "device", "images/s", "x reference"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    ref = None
+    for key, make in makers.items():
+        rate = statistics.median(epoch_rate(make(), device) for _ in range(repeats))
+        ref = ref or rate
+        cells = [f"{k:,}" if isinstance(k, int) else str(k) for k in key]
+        print("| " + " | ".join([*cells, device.type, f"{rate:,.0f}", f"{rate / ref:.1f}x"]) + " |", flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(p)
+    p.add_argument("--bs", type=int, default=100, help="batch size (default: 100, the report's)")
     args = p.parse_args()
     device = pick_device(args.device)
     m = describe_machine(device)
     print(f"# loader benchmark: {m['hardware']}, torch {m['torch']}, batch {args.bs}, "
           f"median of {args.repeats} epochs of 51,000 images\n")
-    print(f"| {'pipeline':<34} | {'device':<6} | {'images/s':>12} | {'x reference':>11} |")
-    print(f"|{'-' * 36}|{'-' * 8}|{'-' * 14}|{'-' * 13}|")
-    ref = None
-    for name, make in pipelines(args, device).items():
-        rate = statistics.median(epoch_rate(make(), device) for _ in range(args.repeats))
-        ref = ref or rate
-        print(f"| {name:<34} | {device.type:<6} | {rate:>12,.0f} | {rate / ref:>10.1f}x |", flush=True)
+    print_comparison(("pipeline",), {(name,): make for name, make in pipelines(args, device).items()}, device, args.repeats)
 
 
 if __name__ == "__main__":

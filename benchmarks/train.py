@@ -17,20 +17,18 @@ import time
 import torch
 from torch.utils.data import DataLoader, Subset
 from torchvision.datasets import MNIST
-from torchvision.transforms import v2
 
+from augment import reference_transform  # benchmarks/augment.py: the same per-sample recipe
+from loader import add_common_args  # benchmarks/loader.py: the shared options
 from mnist_course.augment import AugmentedStream
-from mnist_course.data import MNIST_MEAN, MNIST_STD, load_mnist, raw_dir, split_train_val
+from mnist_course.data import load_mnist, raw_dir, split_train_val
 from mnist_course.machine import describe_machine
 from mnist_course.train import build_model, loss_fn, make_config, make_optimizer, resolve_runtime, train_epoch
 
 
 def reference_batches(args, train_idx, steps):
     "A DataLoader with per-sample RandomAffine (the report's ranges, torchvision's semantics)."
-    tfm = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
-                      v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
-                      v2.Normalize((MNIST_MEAN,), (MNIST_STD,))])
-    ds = Subset(MNIST(raw_dir(args.root).parent.parent, train=True, transform=tfm), train_idx[:steps * args.bs].tolist())
+    ds = Subset(MNIST(raw_dir(args.root).parent.parent, train=True, transform=reference_transform()), train_idx[:steps * args.bs].tolist())
     return DataLoader(ds, args.bs, shuffle=True, num_workers=args.workers, pin_memory=torch.cuda.is_available())
 
 
@@ -51,17 +49,16 @@ def rate(model_name, batches_fn, rt, compile_) -> float:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(p)
     p.add_argument("--models", nargs="+", default=["baseline", "resnet34"])
     p.add_argument("--steps", type=int, default=20, help="timed SGD steps per measurement")
     p.add_argument("--bs", type=int, default=100, help="batch size (default: the report's 100)")
-    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes for the reference")
     p.add_argument("--compile", action="store_true", help="torch.compile the course pipeline's model")
-    p.add_argument("--source"); p.add_argument("--root")
     args = p.parse_args()
     ds = load_mnist(args.source, args.root)
     train_idx, _ = split_train_val(ds.train_y)
-    rt = resolve_runtime(make_config())
+    rt = resolve_runtime(make_config(device=args.device))
     ref_rt = dataclasses.replace(rt, bf16=False, channels_last=False)
     x, y = ds.train_x[train_idx].to(rt.device), ds.train_y[train_idx].to(rt.device)
     m = describe_machine(rt.device)
