@@ -6,6 +6,8 @@
 __all__ = ['AFFINE_PARAMS', 'keras_matrix', 'apply_affine', 'sample_affine', 'random_affine', 'AugmentedStream']
 
 # %% ../nbs/02_augmentation.ipynb #9f26e0b9
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -13,6 +15,11 @@ from .data import DeviceLoader, normalize
 
 # %% ../nbs/02_augmentation.ipynb #3555b4b6
 AFFINE_PARAMS = ("angle", "shift_x", "shift_y", "zoom_x", "zoom_y")
+
+@functools.lru_cache(maxsize=64)
+def _constant(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    "A small constant tensor, made once per device: copying it to a GPU for every batch would make the CPU wait for the GPU."
+    return torch.tensor(values, dtype=dtype, device=device)
 
 def keras_matrix(angle, shift_x, shift_y, zoom_x, zoom_y, h: int, w: int) -> torch.Tensor:
     "(B, 3, 3) maps from output to input pixel coordinates (x=column, y=row), built as Keras builds them."
@@ -22,16 +29,16 @@ def keras_matrix(angle, shift_x, shift_y, zoom_x, zoom_y, h: int, w: int) -> tor
     rotate = mat(c, s, z, -s, c, z, z, z, o)   # Keras' [[cos, -sin], [sin, cos]] on (row, col), in (x, y) order
     shift, zoom = mat(o, z, shift_x, z, o, shift_y, z, z, o), mat(zoom_x, z, z, z, zoom_y, z, z, z, o)
     cx, cy = w / 2 + 0.5, h / 2 + 0.5          # Keras' pivot: one pixel past the middle, (size - 1) / 2
-    to_pivot = torch.tensor([[1, 0, cx], [0, 1, cy], [0, 0, 1]], dtype=a.dtype, device=a.device)
-    from_pivot = torch.tensor([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]], dtype=a.dtype, device=a.device)
+    to_pivot = _constant(((1, 0, cx), (0, 1, cy), (0, 0, 1)), a.dtype, a.device)
+    from_pivot = _constant(((1, 0, -cx), (0, 1, -cy), (0, 0, 1)), a.dtype, a.device)
     return to_pivot @ rotate @ shift @ zoom @ from_pivot
 
 # %% ../nbs/02_augmentation.ipynb #f426059e
 def _unit_frame(h: int, w: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
     "Matrices from pixel coordinates (centres at 0 .. size-1) to grid_sample's [-1, 1] (align_corners=True), and back."
     sx, sy = (w - 1) / 2, (h - 1) / 2
-    to_unit = torch.tensor([[1 / sx, 0, -1], [0, 1 / sy, -1], [0, 0, 1]], dtype=dtype, device=device)
-    to_pixels = torch.tensor([[sx, 0, sx], [0, sy, sy], [0, 0, 1]], dtype=dtype, device=device)
+    to_unit = _constant(((1 / sx, 0, -1), (0, 1 / sy, -1), (0, 0, 1)), dtype, device)
+    to_pixels = _constant(((sx, 0, sx), (0, sy, sy), (0, 0, 1)), dtype, device)
     return to_unit, to_pixels
 
 def _warp(x: torch.Tensor, angle, shift_x, shift_y, zoom_x, zoom_y) -> torch.Tensor:
@@ -106,8 +113,8 @@ def sample_affine(n: int, generator: torch.Generator, device=None, rotation=10.,
                          f"create it with torch.Generator(device='{device.type}')")
     h, w = (size, size) if isinstance(size, int) else tuple(size)
     ranges = _param_ranges(rotation, zoom, width_shift, height_shift)
-    lo, hi = (torch.tensor(v, device=device) for v in zip(*ranges.values()))
-    scale = torch.tensor([1, w, h, 1, 1], device=device)   # shifts are fractions of the width / height
+    lo, hi = (_constant(v, torch.float32, device) for v in zip(*ranges.values()))
+    scale = _constant((1, w, h, 1, 1), torch.float32, device)   # shifts are fractions of the width / height
     u = torch.rand(n, len(ranges), generator=generator, device=device)
     return dict(zip(ranges, ((lo + (hi - lo) * u) * scale).T))
 
