@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from mnist_course.checkpoint import CheckpointError, latest_checkpoint, load_state
-from mnist_course.train import TrainingError, fit, load_model, make_config
+from mnist_course.checkpoint import CheckpointError, latest_checkpoint, load_state, load_weights
+from mnist_course.train import TrainingError, build_model, fit, load_model, make_config
 
 SCRIPT = Path(sys.executable).parent / "mnist-course"
 TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
@@ -80,8 +80,10 @@ def test_refuses_pickled_code(baseline_run, tmp_path):
 
 def test_refuses_wrong_architecture(mnist, baseline_run):
     out, _ = baseline_run
-    with pytest.raises(CheckpointError, match="holds a 'baseline' model, not 'resnet34'"):
+    with pytest.raises(TrainingError, match=r"different recipe .*'model': \('baseline', 'resnet34'\)"):
         fit(make_config("resnet34", **TINY), mnist, out=out, resume=True)
+    with pytest.raises(CheckpointError, match="holds a 'baseline' model, not 'resnet34'"):
+        load_weights(build_model("resnet34"), latest_checkpoint(out), "resnet34")
 
 
 def test_refuses_to_overwrite_and_to_change_recipe(mnist, baseline_run):
@@ -161,3 +163,20 @@ def test_ddp_two_processes_gloo(source, tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["processes"] == 2 and m["epochs"] == 2
     assert r.stdout.count("test accuracy") == 1  # only rank 0 reports
+
+
+def test_model_options_are_trained_saved_loaded_and_checked_on_resume(mnist, tmp_path):
+    cfg = make_config("resnet34", **{**TINY, "epochs": 1, "samples_per_epoch": 100, "eval_subset": 100},
+                      model_options={"stem_kernel": 3})
+    fit(cfg, mnist, out=tmp_path)
+    model, state = load_model(tmp_path)
+    assert model.conv1.kernel_size == (3, 3) and state["config"]["model_options"] == {"stem_kernel": 3}
+    with pytest.raises(TrainingError, match="different recipe"):
+        fit(dataclasses.replace(cfg, epochs=2, model_options={}), mnist, out=tmp_path, resume=True)
+
+
+def test_cli_model_options_bad_json_and_wrong_model(source, tmp_path):
+    bad = cli("train", "--model", "resnet34", "--out", tmp_path, "--model-options", "[3]")
+    assert bad.returncode == 2 and "expected a JSON object" in bad.stderr
+    wrong = cli("train", "--model", "baseline", "--out", tmp_path, "--source", source, "--model-options", '{"dropout": 0.5}')
+    assert wrong.returncode == 1 and "baseline does not take the options" in wrong.stderr

@@ -1,0 +1,74 @@
+"Ablation (lesson 07): the variants are the report's steps, the summary is right, the sweep reuses and refuses."
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torchvision
+from torch import nn
+
+from mnist_course.ablation import (MODIFICATIONS, STEM_KERNELS, TORCHVISION, ablation_table, cumulative_variants,
+                                   kernel_variants, model_options, run_name, summarize)
+from mnist_course.train import build_model
+
+SCRIPT = Path(sys.executable).parent / "mnist-course"
+
+
+def cli(*args):
+    return subprocess.run([SCRIPT, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_each_step_adds_one_modification_and_ends_at_the_report_model():
+    steps = list(cumulative_variants().values())
+    assert steps[0] == TORCHVISION and len(steps) == 1 + len(MODIFICATIONS)
+    for before, after, change in zip(steps, steps[1:], MODIFICATIONS.values()):
+        assert {k for k in after if after[k] != before[k]} == set(change)
+    assert model_options(steps[-1]) == {}
+
+
+def test_first_step_is_torchvision_resnet34():
+    ours = build_model("resnet34", **model_options(TORCHVISION))
+    tv = torchvision.models.resnet34(num_classes=10)
+    tv.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [(k, v.shape) for k, v in tv.state_dict().items()]
+
+
+def test_kernel_variants_change_only_the_stem_kernel():
+    for k, opts in zip(STEM_KERNELS, kernel_variants().values()):
+        m = build_model("resnet34", **model_options(opts))
+        assert (m.conv1.kernel_size, m.conv1.stride, m.conv1.padding) == ((k, k), (1, 1), (1, 1))
+        assert m.maxpool.stride == 1 and m.dropout.p == 0.5 and m.layer1[0].downsample is not None
+
+
+def test_one_run_name_per_distinct_network():
+    names = {run_name(o, 0) for o in {**cumulative_variants(), **kernel_variants()}.values()}
+    assert len(names) == 7 and run_name(kernel_variants()["stem 5x5"], 0) == "report-seed0"
+    assert all(n.replace("-", "").replace("_", "").replace(".", "").isalnum() for n in names)
+
+
+def test_summary_matches_numpy():
+    rng = np.random.default_rng(0)
+    rows = [dict(view="v", variant=n, test_acc=float(a)) for n in "abc" for a in rng.uniform(0.9, 1, 4)]
+    summary = summarize(rows)
+    assert [s["variant"] for s in summary] == ["a", "b", "c"]
+    for s in summary:
+        accs = [r["test_acc"] for r in rows if r["variant"] == s["variant"]]
+        assert s["mean"] == pytest.approx(np.mean(accs)) and s["std"] == pytest.approx(np.std(accs, ddof=1))
+    change = (summary[1]["mean"] - summary[0]["mean"]) * 100
+    assert f"{change:+.2f} points" in ablation_table(rows).splitlines()[3]
+
+
+def test_cli_ablate_tiny_then_summarize_and_refuse_another_budget(source, tmp_path):
+    r = cli("ablate", "--tiny", "--seeds", "0", "--out", tmp_path, "--source", source)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "ablation.json").read_text())
+    assert len(res["runs"]) == 8 and len(list(tmp_path.glob("*-seed0.json"))) == 7
+    assert ablation_table(res["runs"]) in (tmp_path / "ablation.md").read_text()
+    assert (tmp_path / "ablation.png").stat().st_size > 10_000
+    again = cli("ablate", "--tiny", "--no-train", "--seeds", "0", "1", "--out", tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "ablation.json").read_text())["runs"] == res["runs"]
+    wrong = cli("ablate", "--no-train", "--out", tmp_path)
+    assert wrong.returncode == 1 and "was trained with budget" in wrong.stderr
