@@ -3,11 +3,12 @@
 reference: torchvision DataLoader over the dataset with per-sample transforms.v2 RandomAffine, fp32,
            eager, data copied to the device per batch (how most tutorials train MNIST);
 course:    the dataset as one tensor on the device, Keras-style augmentation batched there, and on
-           CUDA bf16 autocast + channels_last (+ torch.compile with --compile).
+           CUDA bf16 autocast + channels_last (+ torch.compile with --compile [MODE]; mode
+           reduce-overhead replays the model's kernels as CUDA graphs, which attacks launch cost).
 Both run the same SGD step (`mnist_course.train.train_epoch`) at the report's batch size. Prints a
 table with the median over repeats and the ratio course/reference for each model.
 
-    python benchmarks/train.py [--models baseline resnet34] [--steps 20] [--repeats 3] [--compile]
+    python benchmarks/train.py [--models baseline resnet34] [--steps 20] [--repeats 3] [--compile [MODE]]
 """
 import argparse
 import dataclasses
@@ -32,12 +33,12 @@ def reference_batches(args, train_idx, steps):
     return DataLoader(ds, args.bs, shuffle=True, num_workers=args.workers, pin_memory=torch.cuda.is_available())
 
 
-def rate(model_name, batches_fn, rt, compile_) -> float:
+def rate(model_name, batches_fn, rt, compile_mode) -> float:
     "Images/s of one pass of SGD steps over `batches_fn()`, after one warm-up pass."
     torch.manual_seed(0)
     net = build_model(model_name).to(rt.device)
     if rt.channels_last: net = net.to(memory_format=torch.channels_last)
-    model = torch.compile(net) if compile_ else net
+    model = torch.compile(net, mode=compile_mode) if compile_mode else net
     cfg = make_config(model_name)
     opt = make_optimizer(cfg, net.parameters())
     train_epoch(model, batches_fn(), opt, loss_fn(cfg), rt)  # warm-up: allocator, cudnn autotune, compile
@@ -54,7 +55,8 @@ def main():
     p.add_argument("--steps", type=int, default=20, help="timed SGD steps per measurement")
     p.add_argument("--bs", type=int, default=100, help="batch size (default: the report's 100)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes for the reference")
-    p.add_argument("--compile", action="store_true", help="torch.compile the course pipeline's model")
+    p.add_argument("--compile", nargs="?", const="default", choices=["default", "reduce-overhead", "max-autotune"],
+                   help="torch.compile the course pipeline's model, with this mode (default: no compile)")
     args = p.parse_args()
     ds = load_mnist(args.source, args.root)
     train_idx, _ = split_train_val(ds.train_y)
@@ -67,7 +69,7 @@ def main():
     print(f"| {'model':<9} | {'reference img/s':>15} | {'course img/s':>12} | {'course / reference':>18} |")
     print(f"|{'-' * 11}|{'-' * 17}|{'-' * 14}|{'-' * 20}|")
     for name in args.models:
-        ref = statistics.median(rate(name, lambda: reference_batches(args, train_idx, args.steps), ref_rt, False)
+        ref = statistics.median(rate(name, lambda: reference_batches(args, train_idx, args.steps), ref_rt, None)
                                 for _ in range(args.repeats))
         course = statistics.median(rate(name, lambda: AugmentedStream(x, y, n_per_epoch=args.steps * args.bs, bs=args.bs), rt,
                                         args.compile) for _ in range(args.repeats))
