@@ -13,8 +13,9 @@
 #               then augmentation and loader
 # TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
 # STAGES picks stages (default: "reproduce benchmarks": results/ablation-h100 holds the ablation already);
-# BUDGET (s, default 570) caps the whole script: each stage's limit shrinks to what is left. Finished runs carried in .device/reproduce and
-# .device/ablation (unpacked from an earlier results.tgz, weights included) are reused, not retrained.
+# BUDGET (s, default 570) caps the whole script: each stage's limit shrinks to what is left. Runs carried in
+# .device/reproduce and .device/ablation (unpacked from an earlier results.tgz) are reused where complete:
+# ablation runs, and reproduce runs whose weights came back (the baseline's; the ResNet34's 89 MB cannot).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 MNIST_COURSE_DATA=${MNIST_COURSE_DATA:-$PWD/.device/mnist}
 OUT=${OUT:-/tmp/gpu_out}; WORK=${WORK:-/tmp/gpu_work}; mkdir -p "$OUT" "$WORK"
@@ -28,7 +29,7 @@ chmod +x "$WORK/bin/mnist-course"; export PATH=$WORK/bin:$PATH
 START=$(date +%s); BUDGET=${BUDGET:-570}; STAGES=${STAGES:-"reproduce benchmarks"}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 limit() { local left=$(( BUDGET - ($(date +%s) - START) - 5 )); echo $(( $1 < left ? $1 : (left > 1 ? left : 1) )); }
-for d in reproduce ablation; do [ -d ".device/$d" ] && mkdir -p "$WORK" && cp -r ".device/$d" "$WORK/"; done
+for d in reproduce ablation; do [ -d ".device/$d" ] && rm -rf "$WORK/$d" && cp -r ".device/$d" "$WORK/"; done
 pack() { tar -czf "$OUT/results.tgz" -C "$WORK" --exclude='*resnet34*.safetensors' --exclude='bin' . ; }  # ResNet weights: 89 MB
 stamp() { echo "== $(date -u +%T) $*"; }
 

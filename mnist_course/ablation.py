@@ -7,7 +7,7 @@ __all__ = ['TORCHVISION', 'MODIFICATIONS', 'STEM_KERNELS', 'ABLATION_BUDGET', 'c
            'model_options', 'run_name', 'run_variant', 'ablate', 'summarize', 'ablation_table', 'plot_ablation',
            'write_ablation']
 
-# %% ../nbs/07_ablation.ipynb #4c32a4b4
+# %% ../nbs/07_ablation.ipynb #8d77cc29
 import json
 import os
 import statistics
@@ -23,7 +23,7 @@ from .machine import describe_machine
 from .resnet import RESNET34_MNIST
 from .train import TrainingError, build_model, describe_cuts, fit, make_config, write_json
 
-# %% ../nbs/07_ablation.ipynb #ee01d25b
+# %% ../nbs/07_ablation.ipynb #64ca7304
 TORCHVISION = dict(stem_kernel=7, stem_stride=2, stem_padding=3, pool_stride=2, pool_padding=1, project_all=False, dropout=0.0)
 MODIFICATIONS = {  # the report's four changes, in the order the ablation adds them
     "5x5 stride-1 stem": dict(stem_kernel=5, stem_stride=1, stem_padding=1),
@@ -45,7 +45,7 @@ def kernel_variants(kernels=STEM_KERNELS) -> dict:
     "{name: resnet keywords}: the report's model with a k x k stem (stride 1 and padding 1 kept)."
     return {f"stem {k}x{k}": dict(stem_kernel=k) for k in kernels}
 
-# %% ../nbs/07_ablation.ipynb #29a1d2ef
+# %% ../nbs/07_ablation.ipynb #f374b95e
 def model_options(opts: dict) -> dict:
     "The keywords of `opts` that differ from the report's model: {} for the report's ResNet34 itself."
     full = {**RESNET34_MNIST, **opts}
@@ -56,7 +56,7 @@ def run_name(opts: dict, seed: int) -> str:
     diff = model_options(opts)
     return "-".join([f"{k}{v}" for k, v in sorted(diff.items())] or ["report"]) + f"-seed{seed}"
 
-# %% ../nbs/07_ablation.ipynb #b01a3fd1
+# %% ../nbs/07_ablation.ipynb #47cc71cd
 ABLATION_BUDGET = dict(epochs=2, samples_per_epoch=60_000)
 
 def run_variant(opts: dict, seed: int, out: Path, data: Mnist, budget: dict, progress: bool | None = None) -> dict:
@@ -75,11 +75,12 @@ def run_variant(opts: dict, seed: int, out: Path, data: Mnist, budget: dict, pro
     write_json(path, row)
     return row
 
-# %% ../nbs/07_ablation.ipynb #23a47da7
+# %% ../nbs/07_ablation.ipynb #b5f6951a
 def ablate(out: str | os.PathLike, seeds=(0, 1, 2), budget: dict = ABLATION_BUDGET, data: Mnist | None = None,
            progress: bool | None = None, train: bool = True) -> list[dict]:
     "Train every variant with each seed (reusing finished runs in `out`; `train=False`: only those); one row per (view, variant, seed)."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out, seeds = Path(out), list(dict.fromkeys(seeds))  # a seed named twice is run once
+    out.mkdir(parents=True, exist_ok=True)
     data = data or (load_mnist() if train else None)
     views = {"modifications": cumulative_variants(), "stem kernel": kernel_variants()}
     todo = [(view, name, opts, seed) for seed in seeds for view, vs in views.items() for name, opts in vs.items()
@@ -90,7 +91,7 @@ def ablate(out: str | os.PathLike, seeds=(0, 1, 2), budget: dict = ABLATION_BUDG
         rows.append(dict(view=view, variant=name, **run_variant(opts, seed, out, data, budget, progress=False)))
     return rows
 
-# %% ../nbs/07_ablation.ipynb #7204fd81
+# %% ../nbs/07_ablation.ipynb #ceea19d7
 def summarize(rows: list[dict]) -> list[dict]:
     "One row per (view, variant), in order: test accuracies of its seeds, their mean and sample std."
     groups = {}
@@ -109,7 +110,7 @@ def ablation_table(rows: list[dict]) -> str:
         prev = s
     return "\n".join(lines)
 
-# %% ../nbs/07_ablation.ipynb #82df9c2f
+# %% ../nbs/07_ablation.ipynb #306172d7
 def plot_ablation(rows: list[dict]):
     "Each view's variants: every seed's test accuracy as a dot, the mean ± std as a bar."
     summary = summarize(rows)
@@ -129,7 +130,7 @@ def plot_ablation(rows: list[dict]):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/07_ablation.ipynb #2dfc5236
+# %% ../nbs/07_ablation.ipynb #311a8de7
 def write_ablation(out: str | os.PathLike, rows: list[dict], budget: dict) -> dict:
     "Write ablation.json, ablation.md and ablation.png to `out`; returns what ablation.json holds."
     out, machine = Path(out), describe_machine()

@@ -19,7 +19,8 @@ AFFINE_PARAMS = ("angle", "shift_x", "shift_y", "zoom_x", "zoom_y")
 @functools.lru_cache(maxsize=64)
 def _constant(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     "A small constant tensor, made once per device: copying it to a GPU for every batch would make the CPU wait for the GPU."
-    return torch.tensor(values, dtype=dtype, device=device)
+    with torch.inference_mode(False): t = torch.tensor(values, dtype=dtype, device=device)  # usable outside inference too
+    return t
 
 def keras_matrix(angle, shift_x, shift_y, zoom_x, zoom_y, h: int, w: int) -> torch.Tensor:
     "(B, 3, 3) maps from output to input pixel coordinates (x=column, y=row), built as Keras builds them."

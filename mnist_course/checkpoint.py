@@ -35,7 +35,7 @@ def latest_checkpoint(path: str | os.PathLike) -> Path | None:
     "The newest complete checkpoint folder for `path`: a run folder, or a checkpoint folder itself."
     path = Path(path)
     if (path / "model.safetensors").is_file(): return path
-    done = sorted((path / "checkpoints").glob("epoch-*"))
+    done = sorted(d for d in (path / "checkpoints").glob("epoch-*") if (d / "model.safetensors").is_file())  # weights kept
     return done[-1] if done else None
 
 # %% ../nbs/05a_checkpoints.ipynb #4aacc49e

@@ -53,7 +53,8 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
         if f.name == "model": continue
         kind = next(t for t in typing.get_args(f.type) or (f.type,) if t is not type(None))  # `int`, or `bool | None` -> bool
-        flag, help = "--" + f.name.replace("_", "-"), f"(default: the preset's, {f.default!r} for paper)"
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        flag, help = "--" + f.name.replace("_", "-"), f"(default: the preset's, {default!r} for paper)"
         if kind is bool: p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help)
         elif kind is dict: p.add_argument(flag, type=_json_object, default=None, metavar="JSON", help=help)
         else: p.add_argument(flag, type=kind, default=None, metavar=f.name.upper(), help=help)

@@ -187,7 +187,7 @@ def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, op
         raise TrainingError(f"{out} already holds a run (checkpoint {ck.name}); pass --resume to continue it, "
                             "or choose another --out")
     st = load_state(ck)
-    theirs, ours = st["config"], dataclasses.asdict(cfg)
+    theirs, ours = {**dataclasses.asdict(TrainConfig()), **st["config"]}, dataclasses.asdict(cfg)  # fields added later: defaults
     if diff := {k: (theirs.get(k), v) for k, v in ours.items() if k not in RUNTIME_FIELDS and theirs.get(k) != v}:
         raise TrainingError(f"{ck} was made with a different recipe {diff} (checkpoint, now); resume with the same "
                             "settings, or start a new run in another --out")

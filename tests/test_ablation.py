@@ -33,6 +33,8 @@ def test_first_step_is_torchvision_resnet34():
     tv = torchvision.models.resnet34(num_classes=10)
     tv.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
     assert [(k, v.shape) for k, v in ours.state_dict().items()] == [(k, v.shape) for k, v in tv.state_dict().items()]
+    layer = lambda m: (m.conv1.kernel_size, m.conv1.stride, m.conv1.padding, m.maxpool.stride, m.maxpool.padding)
+    assert layer(ours) == layer(tv) and ours.dropout.p == 0
 
 
 def test_kernel_variants_change_only_the_stem_kernel():
@@ -72,3 +74,5 @@ def test_cli_ablate_tiny_then_summarize_and_refuse_another_budget(source, tmp_pa
     assert json.loads((tmp_path / "ablation.json").read_text())["runs"] == res["runs"]
     wrong = cli("ablate", "--no-train", "--out", tmp_path)
     assert wrong.returncode == 1 and "was trained with budget" in wrong.stderr
+    empty = cli("ablate", "--no-train", "--out", tmp_path / "empty")
+    assert empty.returncode == 1 and "no finished ablation runs" in empty.stderr

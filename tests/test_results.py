@@ -12,6 +12,7 @@ ABLATION, PAPER = ROOT / "results/ablation-h100", ROOT / "results/reproduce-pape
 def test_ablation_summary_is_made_of_its_run_files():
     res = json.loads((ABLATION / "ablation.json").read_text())
     assert res["budget"] == ABLATION_BUDGET and len(res["runs"]) == 8 * 3
+    assert all(r["budget"] == ABLATION_BUDGET for r in res["runs"])
     for r in res["runs"]:
         assert json.loads((ABLATION / f"{run_name(r['options'], r['seed'])}.json").read_text())["test_acc"] == r["test_acc"]
     assert {r["trained_on"] for r in res["runs"]} == {"NVIDIA H100 80GB HBM3"}

@@ -175,6 +175,22 @@ def test_model_options_are_trained_saved_loaded_and_checked_on_resume(mnist, tmp
         fit(dataclasses.replace(cfg, epochs=2, model_options={}), mnist, out=tmp_path, resume=True)
 
 
+def test_resumes_a_checkpoint_made_before_a_config_field_existed(mnist, tmp_path):
+    cfg = make_config("baseline", **TINY)
+    fit(dataclasses.replace(cfg, epochs=1), mnist, out=tmp_path)
+    ck = latest_checkpoint(tmp_path)
+    state = torch.load(ck / "state.pt", weights_only=True)
+    del state["config"]["model_options"]  # as written before model_options was added
+    torch.save(state, ck / "state.pt")
+    assert [r["epoch"] for r in fit(cfg, mnist, out=tmp_path, resume=True)["history"]] == [1, 2]
+
+
+def test_checkpoint_folder_without_weights_is_not_resumed(mnist, tmp_path):
+    fit(make_config("baseline", **{**TINY, "epochs": 1}), mnist, out=tmp_path)
+    (latest_checkpoint(tmp_path) / "model.safetensors").unlink()  # as a results tarball without weights
+    assert latest_checkpoint(tmp_path) is None
+
+
 def test_cli_model_options_bad_json_and_wrong_model(source, tmp_path):
     bad = cli("train", "--model", "resnet34", "--out", tmp_path, "--model-options", "[3]")
     assert bad.returncode == 2 and "expected a JSON object" in bad.stderr
