@@ -56,12 +56,14 @@ def run_name(opts: dict, seed: int) -> str:
     diff = model_options(opts)
     return "-".join([f"{k}{v}" for k, v in sorted(diff.items())] or ["report"]) + f"-seed{seed}"
 
+def _run_file(out: Path, opts: dict, seed: int) -> Path: return out / f"{run_name(opts, seed)}.json"
+
 # %% ../nbs/07_ablation.ipynb #47cc71cd
 ABLATION_BUDGET = dict(epochs=2, samples_per_epoch=60_000)
 
 def run_variant(opts: dict, seed: int, out: Path, data: Mnist, budget: dict, progress: bool | None = None) -> dict:
     "Train and test one network with `budget` and `seed`, or read the result a previous run left in `out`."
-    path = out / f"{run_name(opts, seed)}.json"
+    path = _run_file(out, opts, seed)
     if path.exists():
         row = json.loads(path.read_text())
         if row["budget"] != budget:
@@ -84,7 +86,7 @@ def ablate(out: str | os.PathLike, seeds=(0, 1, 2), budget: dict = ABLATION_BUDG
     data = data or (load_mnist() if train else None)
     views = {"modifications": cumulative_variants(), "stem kernel": kernel_variants()}
     todo = [(view, name, opts, seed) for seed in seeds for view, vs in views.items() for name, opts in vs.items()
-            if train or (out / f"{run_name(opts, seed)}.json").exists()]
+            if train or _run_file(out, opts, seed).exists()]
     rows = []
     show = sys.stderr.isatty() if progress is None else progress
     for view, name, opts, seed in tqdm(todo, desc="ablation runs", disable=not show):
@@ -92,6 +94,8 @@ def ablate(out: str | os.PathLike, seeds=(0, 1, 2), budget: dict = ABLATION_BUDG
     return rows
 
 # %% ../nbs/07_ablation.ipynb #ceea19d7
+def _trained_on(rows: list[dict]) -> str: return ", ".join(sorted({r.get("trained_on", "?") for r in rows}))
+
 def summarize(rows: list[dict]) -> list[dict]:
     "One row per (view, variant), in order: test accuracies of its seeds, their mean and sample std."
     groups = {}
@@ -125,7 +129,7 @@ def plot_ablation(rows: list[dict]):
         ax.set_xticks(range(len(ss)), [textwrap.fill(s["variant"], 16) for s in ss], fontsize=8)
         ax.set(ylabel="test accuracy (%)", title=view); ax.grid(alpha=0.3, axis="y")
     images = {r["budget"]["epochs"] * r["budget"]["samples_per_epoch"] for r in rows if "budget" in r}
-    fig.suptitle(f"{', '.join(sorted({r.get('trained_on', '?') for r in rows}))}: each network trained on "
+    fig.suptitle(f"{_trained_on(rows)}: each network trained on "
                  f"{' / '.join(f'{i:,}' for i in sorted(images))} augmented images; one dot per seed, bar = mean ± std", fontsize=9)
     fig.tight_layout()
     return fig
@@ -134,7 +138,7 @@ def plot_ablation(rows: list[dict]):
 def write_ablation(out: str | os.PathLike, rows: list[dict], budget: dict) -> dict:
     "Write ablation.json, ablation.md and ablation.png to `out`; returns what ablation.json holds."
     out, machine = Path(out), describe_machine()
-    trained_on = ", ".join(sorted({r["trained_on"] for r in rows}))
+    trained_on = _trained_on(rows)
     result = dict(budget=budget, trained_on=trained_on, machine=machine, runs=rows)
     write_json(out / "ablation.json", result)
     fig = plot_ablation(rows); fig.savefig(out / "ablation.png", dpi=110, bbox_inches="tight"); plt.close(fig)

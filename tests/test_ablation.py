@@ -1,8 +1,5 @@
 "Ablation (lesson 07): the variants are the report's steps, the summary is right, the sweep reuses and refuses."
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,13 +8,9 @@ from torch import nn
 
 from mnist_course.ablation import (MODIFICATIONS, STEM_KERNELS, TORCHVISION, ablation_table, cumulative_variants,
                                    kernel_variants, model_options, run_name, summarize)
+from command import mnist_course as cli
 from mnist_course.train import build_model
 
-SCRIPT = Path(sys.executable).parent / "mnist-course"
-
-
-def cli(*args):
-    return subprocess.run([SCRIPT, *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
 def test_each_step_adds_one_modification_and_ends_at_the_report_model():

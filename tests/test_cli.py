@@ -1,15 +1,8 @@
 "`mnist-course` as a user types it: counts on good data, one clear line and exit 1 on bad data."
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(sys.executable).parent / "mnist-course"  # the console script installed beside this Python
-
-
-def run(*args):
-    return subprocess.run([SCRIPT, *map(str, args)], capture_output=True, text=True, timeout=300)
+from command import mnist_course as run
 
 
 def test_data_prints_counts(source, tmp_path):

@@ -2,8 +2,6 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +10,11 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from mnist_course.checkpoint import CheckpointError, load_weights
+from command import mnist_course
 from mnist_course.evaluate import evaluate_run, reliability, roc_per_class
 from mnist_course.resnet import resnet34_mnist
 from mnist_course.train import fit, make_config
 
-SCRIPT = Path(sys.executable).parent / "mnist-course"
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +49,7 @@ def test_evaluate_run_writes_metrics_and_figures(run, mnist, tmp_path):
 
 
 def test_cli_evaluate(run, source, tmp_path):
-    r = subprocess.run([SCRIPT, "evaluate", run, "--out", tmp_path, "--source", source, "--root", tmp_path / "root"],
-                       capture_output=True, text=True, timeout=600)
+    r = mnist_course("evaluate", run, "--out", tmp_path, "--source", source, "--root", tmp_path / "root")
     assert r.returncode == 0, r.stderr
     assert "test accuracy" in r.stdout and (tmp_path / "metrics.json").is_file()
 
@@ -64,8 +61,7 @@ def test_cli_evaluate(run, source, tmp_path):
 ])
 def test_bad_checkpoints_get_clear_errors(run, source, tmp_path, make, expect):
     bad = make(tmp_path, run)
-    r = subprocess.run([SCRIPT, "evaluate", bad, "--source", source, "--root", tmp_path / "root"],
-                       capture_output=True, text=True, timeout=600)
+    r = mnist_course("evaluate", bad, "--source", source, "--root", tmp_path / "root")
     assert r.returncode == 1 and expect in r.stderr and "Traceback" not in r.stderr
 
 

@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from command import SCRIPT, mnist_course as cli
 from mnist_course.checkpoint import CheckpointError, latest_checkpoint, load_state, load_weights
 from mnist_course.train import TrainingError, build_model, fit, load_model, make_config
 
-SCRIPT = Path(sys.executable).parent / "mnist-course"
 TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
 NOT_TIMING = ("seconds", "images_per_s", "hardware")
 
@@ -27,10 +27,6 @@ def recipe(history):
 
 def weights(run):
     return load_file(latest_checkpoint(run) / "model.safetensors")
-
-
-def cli(*args, **kw):
-    return subprocess.run([SCRIPT, *map(str, args)], capture_output=True, text=True, timeout=600, **kw)
 
 
 @pytest.fixture(scope="module")
