@@ -5,7 +5,8 @@ the device, drawn from the 51,000-image training split. The reference is the usu
 torchvision's MNIST dataset with `v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))`
 in its transform (at its defaults: nearest-neighbour, black fill, so less work than bilinear), batched
 by a DataLoader. Against it, `AugmentedStream`: one `random_affine` call per batch, on the device,
-at the training batch size and at a large one. Prints one table; the ratio is against the
+at the training batch size and at a large one, and batches of the training size cut from chunks
+warped the large size at a time (`chunk`, how training uses it on CUDA). Prints one table; the ratio is against the
 DataLoader with no worker processes.
 
     python benchmarks/augment.py [--source DIR] [--root DIR] [--images 20000] [--bs 100] [--big-bs 10000]
@@ -42,6 +43,8 @@ def pipelines(args, device):
             (lambda w=w: DataLoader(per_sample, args.bs, shuffle=True, num_workers=w)) for w in (0, 2)}
     for bs in (args.bs, args.big_bs):
         make["mnist_course AugmentedStream", bs] = lambda bs=bs: AugmentedStream(x, y, args.images, bs)
+    make[f"mnist_course AugmentedStream, warped {args.big_bs:,} at a time", args.bs] = \
+        lambda: AugmentedStream(x, y, args.images, args.bs, chunk=args.big_bs)
     return make
 
 

@@ -21,7 +21,8 @@ from tqdm import tqdm
 from .data import Mnist, load_mnist
 from .machine import describe_machine
 from .resnet import RESNET34_MNIST
-from .train import TrainingError, build_model, describe_cuts, fit, make_config, write_json
+from .checkpoint import build_model
+from .train import TrainingError, describe_cuts, fit, make_config, write_json
 
 # %% ../nbs/07_ablation.ipynb #64ca7304
 TORCHVISION = dict(stem_kernel=7, stem_stride=2, stem_padding=3, pool_stride=2, pool_padding=1, project_all=False, dropout=0.0)

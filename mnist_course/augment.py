@@ -127,13 +127,15 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, **ranges) -> torc
 
 # %% ../nbs/02_augmentation.ipynb #d7e9d63a
 class AugmentedStream(DeviceLoader):
-    "Epochs of `n_per_epoch` images from (x, y): fresh permutations, `tfm`, then a random affine per image."
-    def __init__(self, x, y, n_per_epoch=120_000, bs=100, seed=0, augment=True, tfm=normalize, **ranges):
+    "Epochs of `n_per_epoch` images from (x, y): fresh permutations, `tfm`, then a random affine per image, `chunk` at a time."
+    def __init__(self, x, y, n_per_epoch=120_000, bs=100, seed=0, augment=True, tfm=normalize, chunk=0, **ranges):
         super().__init__(x, y, bs, shuffle=True, seed=seed, tfm=tfm)
         if len(x) == 0: raise ValueError("x is empty: there are no images to draw from")
         if n_per_epoch < 1: raise ValueError(f"n_per_epoch must be at least 1 image, got {n_per_epoch}")
         _param_ranges(**ranges)   # fail now, not at the first batch
+        if chunk < 0: raise ValueError(f"chunk must be >= 0 images (0: one batch at a time), got {chunk}")
         self.n_per_epoch, self.augment, self.ranges = n_per_epoch, augment, ranges
+        self.chunk = max(bs, chunk - chunk % bs)   # whole batches, so chunking never changes the batches
 
     def __len__(self): return -(-self.n_per_epoch // self.bs)
 
@@ -145,7 +147,8 @@ class AugmentedStream(DeviceLoader):
 
     def __iter__(self):
         idx = self.epoch_indices()
-        for i in range(0, self.n_per_epoch, self.bs):
-            j = idx[i:i + self.bs]
-            xb = self.tfm(self.x[j])
-            yield (random_affine(xb, self.gen, **self.ranges) if self.augment else xb), self.y[j]
+        for c in range(0, self.n_per_epoch, self.chunk):
+            j = idx[c:c + self.chunk]
+            xc, yc = self.tfm(self.x[j]), self.y[j]
+            if self.augment: xc = random_affine(xc, self.gen, **self.ranges)
+            for i in range(0, len(j), self.bs): yield xc[i:i + self.bs], yc[i:i + self.bs]

@@ -16,12 +16,12 @@ import typing
 import torch
 
 from .ablation import ABLATION_BUDGET, ablate, ablation_table, write_ablation
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, load_model
 from .data import MnistDataError, load_mnist, split_train_val
 from .evaluate import evaluate_run
 from .reproduce import pick_preset, reproduce
 from .predict import predict_digits, read_image, to_mnist
-from .train import PRESETS, TINY, TrainConfig, TrainingError, describe_cuts, fit, load_model, make_config
+from .train import PRESETS, TINY, TrainConfig, TrainingError, describe_cuts, fit, make_config
 
 # %% ../nbs/90_cli.ipynb #8fd9d801
 def _count_table(splits: dict) -> str:

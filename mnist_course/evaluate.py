@@ -19,7 +19,7 @@ from sklearn.metrics import auc, confusion_matrix, precision_recall_fscore_suppo
 
 from .data import DeviceLoader, Mnist, load_mnist
 from .machine import describe_machine, pick_device
-from .train import load_model
+from .checkpoint import load_model
 
 # %% ../nbs/06_evaluation.ipynb #b560f972
 @torch.no_grad()

@@ -9,7 +9,7 @@ from torch import nn
 from mnist_course.ablation import (MODIFICATIONS, STEM_KERNELS, TORCHVISION, ablation_table, cumulative_variants,
                                    kernel_variants, model_options, run_name, summarize)
 from command import mnist_course as cli
-from mnist_course.train import build_model
+from mnist_course.checkpoint import build_model
 
 
 

@@ -14,8 +14,8 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from command import SCRIPT, mnist_course as cli
-from mnist_course.checkpoint import CheckpointError, latest_checkpoint, load_state, load_weights
-from mnist_course.train import TrainingError, build_model, fit, load_model, make_config
+from mnist_course.checkpoint import CheckpointError, build_model, latest_checkpoint, load_model, load_state, load_weights
+from mnist_course.train import TrainingError, fit, make_config
 
 TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
 NOT_TIMING = ("seconds", "images_per_s", "hardware")
