@@ -1,12 +1,11 @@
 "The committed GPU results agree with themselves, and the README quotes them as they are."
 import json
-import statistics
 from pathlib import Path
 
 from mnist_course.ablation import ABLATION_BUDGET, ablation_table, run_name
 
 ROOT = Path(__file__).parents[1]
-ABLATION, PAPER = ROOT / "results/ablation-h100", ROOT / "results/reproduce-paper-h100-unfinished"
+ABLATION, PAPER = ROOT / "results/ablation-h100", ROOT / "results/reproduce-paper-h200"
 
 
 def test_ablation_summary_is_made_of_its_run_files():
@@ -19,10 +18,13 @@ def test_ablation_summary_is_made_of_its_run_files():
     assert ablation_table(res["runs"]) in (ABLATION / "ablation.md").read_text()
 
 
-def test_readme_speed_figures_are_the_h100_runs():
+def test_readme_speed_figures_are_the_h200_run():
     readme = " ".join((ROOT / "README.md").read_text().split())
-    base = json.loads((PAPER / "baseline/history.json").read_text())
-    resnet = json.loads((PAPER / "resnet34/history.json").read_text())
-    assert {r["hardware"] for r in base + resnet} == {"NVIDIA H100 80GB HBM3"}
-    assert f"trains in {sum(r['seconds'] for r in base):.0f} s" in readme
-    assert f"epoch takes {statistics.median(r['seconds'] for r in resnet):.0f} s" in readme
+    res = json.loads((PAPER / "results.json").read_text())
+    assert res["preset"] == "paper" and res["machine"]["hardware"] == "NVIDIA H200"
+    base, resnet = (res["models"][m]["train_seconds"] for m in ("baseline", "resnet34"))
+    wall = (PAPER / "reproduce.log").read_text().strip().splitlines()[-1]
+    assert wall.startswith("reproduce: exit 0,") and f"ran in {wall.split(', ')[1].split(' wall')[0]} wall" in readme
+    assert f"trained in {base:.0f} s and the ResNet34's (10 epochs) in {resnet:.0f} s" in readme
+    for m in ("baseline", "resnet34"):
+        assert json.loads((PAPER / m / "metrics.json").read_text())["runtime"]["graph"] is True
