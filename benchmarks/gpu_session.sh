@@ -7,7 +7,8 @@
 # Then run on the device with carry [".device", ".whl"] and timeout_s 600 (BUDGET keeps the script inside it):
 #   bash benchmarks/gpu_session.sh
 # Stages, in this order, each with its own time limit, each leaving its results in $OUT as soon as it ends:
-#   tests       the CUDA tests (tests/test_step.py: captured step = eager step, learning rate followed, fit on CUDA)
+#   tests       the CUDA tests (tests/test_step.py: captured step = eager step, learning rate followed, fit on CUDA;
+#               tests/test_trust.py: one test accuracy per run, records of how it ran; its torchrun tests are CPU-only)
 #   reproduce   `mnist-course reproduce --preset paper`, alone on the GPU (targets: <= 150 s wall; ResNet34 <= 70 s
 #               and baseline <= 15 s of training)
 #   features    benchmarks/train.py --features: reference, then the course's pieces one at a time, both models
@@ -44,7 +45,7 @@ cat "$OUT/machine.txt"
 # 1. the CUDA tests of the fast step (on a CPU they are skipped; the CPU tests of the same file run there too)
 if has tests; then
 stamp "tests"
-timeout $(limit 90) python3 -m pytest -q -p no:cacheprovider tests/test_step.py 2>&1 | tail -n 25 > "$OUT/tests.log"
+timeout $(limit 120) python3 -m pytest -q -p no:cacheprovider tests/test_step.py tests/test_trust.py -k "not torchrun" 2>&1 | tail -n 25 > "$OUT/tests.log"
 cat "$OUT/tests.log"
 fi
 

@@ -19,10 +19,10 @@ import matplotlib.pyplot as plt
 from tqdm import tqdm
 
 from .data import Mnist, load_mnist
-from .machine import describe_machine
+from .machine import describe_machine, is_lead, named_hardware
 from .resnet import RESNET34_MNIST
 from .checkpoint import build_model
-from .train import TrainingError, describe_cuts, fit, make_config, write_json
+from .train import TrainingError, describe_cuts, distributed, fit, make_config, write_json
 
 # %% ../nbs/07_ablation.ipynb #64ca7304
 TORCHVISION = dict(stem_kernel=7, stem_stride=2, stem_padding=3, pool_stride=2, pool_padding=1, project_all=False, dropout=0.0)
@@ -63,7 +63,7 @@ def _run_file(out: Path, opts: dict, seed: int) -> Path: return out / f"{run_nam
 ABLATION_BUDGET = dict(epochs=2, samples_per_epoch=60_000)
 
 def run_variant(opts: dict, seed: int, out: Path, data: Mnist, budget: dict, progress: bool | None = None) -> dict:
-    "Train and test one network with `budget` and `seed`, or read the result a previous run left in `out`."
+    "Train and test one network with `budget` and `seed` (the lead process writes its file), or read the result a previous run left in `out`."
     path = _run_file(out, opts, seed)
     if path.exists():
         row = json.loads(path.read_text())
@@ -75,7 +75,7 @@ def run_variant(opts: dict, seed: int, out: Path, data: Mnist, budget: dict, pro
     m = fit(cfg, data, progress=progress)
     row = dict(options=cfg.model_options, seed=seed, budget=budget, test_acc=m["test_acc"], val_acc=m["history"][-1]["val_acc"],
                train_seconds=m["train_seconds"], trained_on=m["trained_on"], recipe=m["recipe"], torch=m["machine"]["torch"])
-    write_json(path, row)
+    if is_lead(): write_json(path, row)
     return row
 
 # %% ../nbs/07_ablation.ipynb #b5f6951a
@@ -83,20 +83,17 @@ def ablate(out: str | os.PathLike, seeds=(0, 1, 2), budget: dict = ABLATION_BUDG
            progress: bool | None = None, train: bool = True) -> list[dict]:
     "Train every variant with each seed (reusing finished runs in `out`; `train=False`: only those); one row per (view, variant, seed)."
     out, seeds = Path(out), list(dict.fromkeys(seeds))  # a seed named twice is run once
-    out.mkdir(parents=True, exist_ok=True)
+    if is_lead(): out.mkdir(parents=True, exist_ok=True)
     data = data or (load_mnist() if train else None)
     views = {"modifications": cumulative_variants(), "stem kernel": kernel_variants()}
     todo = [(view, name, opts, seed) for seed in seeds for view, vs in views.items() for name, opts in vs.items()
             if train or _run_file(out, opts, seed).exists()]
-    rows = []
-    show = sys.stderr.isatty() if progress is None else progress
-    for view, name, opts, seed in tqdm(todo, desc="ablation runs", disable=not show):
-        rows.append(dict(view=view, variant=name, **run_variant(opts, seed, out, data, budget, progress=False)))
-    return rows
+    show = (sys.stderr.isatty() if progress is None else progress) and is_lead()
+    with distributed():  # under torchrun, one process group for every run
+        return [dict(view=view, variant=name, **run_variant(opts, seed, out, data, budget, progress=False))
+                for view, name, opts, seed in tqdm(todo, desc="ablation runs", disable=not show)]
 
 # %% ../nbs/07_ablation.ipynb #ceea19d7
-def _trained_on(rows: list[dict]) -> str: return ", ".join(sorted({r.get("trained_on", "?") for r in rows}))
-
 def summarize(rows: list[dict]) -> list[dict]:
     "One row per (view, variant), in order: test accuracies of its seeds, their mean and sample std."
     groups = {}
@@ -130,7 +127,7 @@ def plot_ablation(rows: list[dict]):
         ax.set_xticks(range(len(ss)), [textwrap.fill(s["variant"], 16) for s in ss], fontsize=8)
         ax.set(ylabel="test accuracy (%)", title=view); ax.grid(alpha=0.3, axis="y")
     images = {r["budget"]["epochs"] * r["budget"]["samples_per_epoch"] for r in rows if "budget" in r}
-    fig.suptitle(f"{_trained_on(rows)}: each network trained on "
+    fig.suptitle(f"{named_hardware(rows, 'trained_on')}: each network trained on "
                  f"{' / '.join(f'{i:,}' for i in sorted(images))} augmented images; one dot per seed, bar = mean ± std", fontsize=9)
     fig.tight_layout()
     return fig
@@ -139,7 +136,7 @@ def plot_ablation(rows: list[dict]):
 def write_ablation(out: str | os.PathLike, rows: list[dict], budget: dict) -> dict:
     "Write ablation.json, ablation.md and ablation.png to `out`; returns what ablation.json holds."
     out, machine = Path(out), describe_machine()
-    trained_on = _trained_on(rows)
+    trained_on = named_hardware(rows, "trained_on")
     result = dict(budget=budget, trained_on=trained_on, machine=machine, runs=rows)
     write_json(out / "ablation.json", result)
     fig = plot_ablation(rows); fig.savefig(out / "ablation.png", dpi=110, bbox_inches="tight"); plt.close(fig)

@@ -105,13 +105,18 @@ def _param_ranges(rotation=10., zoom=(0.9, 1.1), width_shift=0.1, height_shift=0
                 shift_y=(-height_shift, height_shift), zoom_x=_zoom_range(zoom), zoom_y=_zoom_range(zoom))
 
 # %% ../nbs/02_augmentation.ipynb #f72f9da6
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    "Whether `a` and `b` are one device (an index-less 'cuda' is the current CUDA device)."
+    index = lambda d: torch.cuda.current_device() if d.type == "cuda" and d.index is None else d.index
+    return a.type == b.type and index(a) == index(b)
+
 def sample_affine(n: int, generator: torch.Generator, device=None, rotation=10., zoom=(0.9, 1.1),
                   width_shift=0.1, height_shift=0.1, size=28) -> dict:
     "`n` random parameter sets, Keras' way, as a dict of (n,) tensors for `apply_affine`; `size` is H or (H, W)."
     device = torch.device(device or generator.device)
-    if device.type != generator.device.type:
+    if not _same_device(device, generator.device):
         raise ValueError(f"the generator is on {generator.device} but the parameters are wanted on {device}: "
-                         f"create it with torch.Generator(device='{device.type}')")
+                         f"create it with torch.Generator(device='{device}')")
     h, w = (size, size) if isinstance(size, int) else tuple(size)
     ranges = _param_ranges(rotation, zoom, width_shift, height_shift)
     lo, hi = (_constant(v, torch.float32, device) for v in zip(*ranges.values()))
@@ -138,6 +143,10 @@ class AugmentedStream(DeviceLoader):
         self.chunk = max(bs, chunk - chunk % bs)   # whole batches, so chunking never changes the batches
 
     def __len__(self): return -(-self.n_per_epoch // self.bs)
+
+    def seed_epoch(self, seed: int) -> None:
+        "Draw the next epoch (its permutations and warps) from `seed`, whatever was drawn before."
+        self.gen.manual_seed(seed)
 
     def epoch_indices(self) -> torch.Tensor:
         "The `n_per_epoch` indices of one epoch: fresh permutations of x, concatenated and cut."

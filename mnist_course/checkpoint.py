@@ -22,6 +22,10 @@ class CheckpointError(ValueError):
     "A checkpoint is missing, unsafe, or does not fit the model; the message says which and why."
 
 # %% ../nbs/05a_checkpoints.ipynb #7c27314e
+def _by_epoch(folders) -> list[Path]:
+    "Checkpoint folders `epoch-N` in order of N (as numbers: epoch-1000 comes after epoch-999)."
+    return sorted(folders, key=lambda d: int(d.name.split("-")[1]))
+
 def save_checkpoint(run_dir: str | os.PathLike, epoch: int, model: torch.nn.Module, state: dict, keep: int = 2) -> Path:
     "Write `run_dir/checkpoints/epoch-NNN/` (model.safetensors + state.pt) atomically; keep the last `keep`."
     root = Path(run_dir) / "checkpoints"
@@ -32,7 +36,7 @@ def save_checkpoint(run_dir: str | os.PathLike, epoch: int, model: torch.nn.Modu
     torch.save({**state, "epoch": epoch}, tmp / "state.pt")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)  # the folder appears whole, or not at all
-    for old in sorted(root.glob("epoch-*"))[:-keep]: shutil.rmtree(old)
+    for old in _by_epoch(root.glob("epoch-*"))[:-keep]: shutil.rmtree(old)
     return final
 
 # %% ../nbs/05a_checkpoints.ipynb #d6fdd4ec
@@ -40,7 +44,7 @@ def latest_checkpoint(path: str | os.PathLike) -> Path | None:
     "The newest complete checkpoint folder for `path`: a run folder, or a checkpoint folder itself."
     path = Path(path)
     if (path / "model.safetensors").is_file(): return path
-    done = sorted(d for d in (path / "checkpoints").glob("epoch-*") if (d / "model.safetensors").is_file())  # weights kept
+    done = _by_epoch(d for d in (path / "checkpoints").glob("epoch-*") if (d / "model.safetensors").is_file())  # weights kept
     return done[-1] if done else None
 
 # %% ../nbs/05a_checkpoints.ipynb #4aacc49e

@@ -9,7 +9,6 @@ __all__ = ['cmd_data', 'cmd_train', 'cmd_predict', 'cmd_evaluate', 'cmd_reproduc
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import typing
 
@@ -19,6 +18,7 @@ from .ablation import ABLATION_BUDGET, ablate, ablation_table, write_ablation
 from .checkpoint import CheckpointError, load_model
 from .data import MnistDataError, load_mnist, split_train_val
 from .evaluate import evaluate_run
+from .machine import is_lead
 from .reproduce import pick_preset, reproduce
 from .predict import predict_digits, read_image, to_mnist
 from .train import PRESETS, TINY, TrainConfig, TrainingError, describe_cuts, fit, make_config
@@ -68,7 +68,7 @@ def cmd_train(args) -> None:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if f.name != "model" and getattr(args, f.name, None) is not None}
     cfg = make_config(args.model, args.preset, **overrides)
-    lead = os.environ.get("RANK", "0") == "0"  # under torchrun, one process reports
+    lead = is_lead()  # under torchrun, one process reports
     if lead: print(f"{args.model}, preset {args.preset}: {describe_cuts(cfg)}", flush=True)
     m = fit(cfg, load_mnist(args.source, args.root), out=args.out, resume=args.resume, on_epoch=lambda r: print(_row(r), flush=True))
     if lead: print(f"test accuracy {m['test_acc']:.4f} (loss {m['test_loss']:.4f}) on {m['machine']['hardware']}; run in {args.out}")
@@ -100,9 +100,10 @@ def cmd_reproduce(args) -> None:
     "Reproduce the report with a preset: both models trained, evaluated, and compared in report.md."
     preset = pick_preset(args.preset)
     why = "as asked" if args.preset else ("a CUDA GPU is present" if preset == "paper" else "no CUDA GPU here")
-    print(f"preset {preset} ({why}); results in {args.out}", flush=True)
+    if is_lead(): print(f"preset {preset} ({why}); results in {args.out}", flush=True)
     res = reproduce(args.out, preset, load_mnist(args.source, args.root), limit=TINY if args.tiny else None,
                     on_epoch=lambda r: print(_row(r), flush=True))
+    if not res: return  # under torchrun, only the lead process has results to report
     for m, r in res.items(): print(f"{m}: test accuracy {r['eval']['test_acc']:.4f}, macro AUC {r['eval']['auc_macro']:.6f}")
     print(f"report: {args.out}/report.md")
 
@@ -111,19 +112,24 @@ def cmd_ablate(args) -> None:
     "Train every ablation variant with each seed (reusing finished runs); write ablation.json, .md and .png."
     budget = TINY if args.tiny else ABLATION_BUDGET
     rows = ablate(args.out, args.seeds, budget, load_mnist(args.source, args.root) if args.train else None, train=args.train)
+    if not is_lead(): return  # under torchrun, the lead process summarizes
     if not rows: raise FileNotFoundError(f"{args.out}: no finished ablation runs to summarize")
     write_ablation(args.out, rows, budget)
     print(ablation_table(rows))
     print(f"wrote ablation.json, ablation.md and ablation.png to {args.out}")
 
 # %% ../nbs/90_cli.ipynb #69d334bc
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    "Where MNIST comes from and where its prepared copy goes: the same two options on every command that reads it."
+    p.add_argument("--source", metavar="DIR", help="folder with the four official files (default: $MNIST_COURSE_DATA, else download)")
+    p.add_argument("--root", metavar="DIR", help="where prepared data lives (default: ~/.cache/mnist_course)")
+
 def make_parser() -> argparse.ArgumentParser:
     "The `mnist-course` argument parser, one sub-command per job."
     p = argparse.ArgumentParser(prog="mnist-course", description="The MNIST course's jobs, from the command line.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     d = sub.add_parser("data", help="prepare and verify MNIST; print counts per split and class")
-    d.add_argument("--source", metavar="DIR", help="folder with the four official files (default: $MNIST_COURSE_DATA, else download)")
-    d.add_argument("--root", metavar="DIR", help="where prepared data lives (default: ~/.cache/mnist_course)")
+    _add_data_options(d)
     d.add_argument("--val-frac", type=float, default=0.15, help="validation share of the 60,000 (default: 0.15)")
     d.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
     d.set_defaults(func=cmd_data)
@@ -132,8 +138,7 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", choices=list(PRESETS), default="paper", help="paper: the report's recipe; quick: a few CPU minutes")
     t.add_argument("--out", metavar="DIR", required=True, help="run folder: checkpoints, history, metrics")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    t.add_argument("--source", metavar="DIR", help="MNIST folder (default: $MNIST_COURSE_DATA, else download)")
-    t.add_argument("--root", metavar="DIR", help="prepared-data folder (default: ~/.cache/mnist_course)")
+    _add_data_options(t)
     _add_config_options(t)
     t.set_defaults(func=cmd_train)
     pr = sub.add_parser("predict", help="classify image files (PNG/JPEG) with a trained checkpoint")
@@ -144,20 +149,20 @@ def make_parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint", metavar="CHECKPOINT", help="a run folder (--out of train) or a checkpoint folder")
     ev.add_argument("--out", metavar="DIR", help="where metrics.json and the figures go (default: CHECKPOINT/evaluation)")
     ev.add_argument("--device", help="cuda, mps or cpu (default: fastest present)")
-    ev.add_argument("--source", metavar="DIR"); ev.add_argument("--root", metavar="DIR")
+    _add_data_options(ev)
     ev.set_defaults(func=cmd_evaluate)
     ab = sub.add_parser("ablate", help="the report's ResNet34 modifications one at a time and the stem kernel sweep, over seeds")
     ab.add_argument("--out", metavar="DIR", default="runs/ablation", help="results folder (default: runs/ablation)")
     ab.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED", help="(default: 0 1 2)")
     ab.add_argument("--no-train", dest="train", action="store_false", help="only summarize the runs already in --out")
     ab.add_argument("--tiny", action="store_true", help="a minute-long run of the same code path, for tests")
-    ab.add_argument("--source", metavar="DIR"); ab.add_argument("--root", metavar="DIR")
+    _add_data_options(ab)
     ab.set_defaults(func=cmd_ablate)
     rp = sub.add_parser("reproduce", help="the whole report: train and evaluate both models, write report.md")
     rp.add_argument("--preset", choices=list(PRESETS), help="default: paper with a CUDA GPU, quick without")
     rp.add_argument("--out", metavar="DIR", default="runs/reproduce", help="results folder (default: runs/reproduce)")
     rp.add_argument("--tiny", action="store_true", help="a seconds-long run of the same code path, for tests")
-    rp.add_argument("--source", metavar="DIR"); rp.add_argument("--root", metavar="DIR")
+    _add_data_options(rp)
     rp.set_defaults(func=cmd_reproduce)
     return p
 

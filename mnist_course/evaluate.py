@@ -17,18 +17,17 @@ import seaborn as sns
 import torch
 from sklearn.metrics import auc, confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
 
-from .data import DeviceLoader, Mnist, load_mnist
-from .machine import describe_machine, pick_device
 from .checkpoint import load_model
+from .data import DeviceLoader, Mnist, load_mnist
+from .machine import describe_machine, named_hardware, pick_device
+from .step import EVAL_BS, eval_logits
 
 # %% ../nbs/06_evaluation.ipynb #b560f972
-@torch.no_grad()
-def test_probabilities(model: torch.nn.Module, x: torch.Tensor, bs: int = 500) -> np.ndarray:
-    "Class probabilities (N, 10) of `model` for uint8 images `x` (N, 28, 28), as float64 on the CPU."
+def test_probabilities(model: torch.nn.Module, x: torch.Tensor, bs: int = EVAL_BS, channels_last: bool = False) -> np.ndarray:
+    "Class probabilities (N, 10) of `model` for uint8 images `x` (N, 28, 28): the softmax of lesson 05c's `eval_logits`, float64 on the CPU."
     dev = next(model.parameters()).device
-    model.eval()
-    parts = [model.predict_proba(xb).float().cpu() for xb, _ in DeviceLoader(x.to(dev), torch.zeros(len(x)), bs=bs)]
-    return torch.cat(parts).double().numpy()
+    logits, _ = eval_logits(model, DeviceLoader(x.to(dev), torch.zeros(len(x), device=dev), bs=bs), channels_last)
+    return logits.softmax(1).double().cpu().numpy()
 
 # %% ../nbs/06_evaluation.ipynb #a94c778e
 def roc_per_class(y: np.ndarray, probs: np.ndarray) -> dict:
@@ -141,13 +140,14 @@ def evaluate_run(path: str | os.PathLike, data: Mnist | None = None, out: str | 
     model, state = load_model(path, dev)
     ds = data or load_mnist()
     x, y = ds.test_x[:test_subset or None], ds.test_y[:test_subset or None].numpy()
-    probs = test_probabilities(model, x)
+    layout = dev.type == "cuda" and state.get("runtime", {}).get("channels_last", False)  # as the run tested itself
+    probs = test_probabilities(model.to(memory_format=torch.channels_last) if layout else model, x, channels_last=layout)
     out = Path(out) if out else Path(path) / "evaluation"
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "probabilities.npy", probs.astype(np.float32)); np.save(out / "labels.npy", y)
     hist = state.get("history", [])
     metrics = dict(checkpoint=str(path), epoch=state.get("epoch"), config=state.get("config"), test_images=len(y), **_summary(y, probs),
-                   trained_on=", ".join(sorted({r.get("hardware", "?") for r in hist})), evaluated_on=describe_machine(dev))
+                   trained_on=named_hardware(hist), evaluated_on=describe_machine(dev))
     metrics["figures"] = _figures(name or f"{state['config']['model']} ({Path(path).name})", x, y, probs, out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return metrics

@@ -17,7 +17,7 @@ import torch
 from .data import Mnist, load_mnist
 from .evaluate import evaluate_run, plot_roc_side_by_side, roc_per_class
 from .machine import describe_machine
-from .train import TINY, describe_cuts, fit, make_config, plot_history
+from .train import TINY, describe_cuts, distributed, fit, make_config, plot_history
 
 # %% ../nbs/08_reproduce.ipynb #287aec5e
 REPORT = {"baseline": dict(test_acc=0.694, epochs=20), "resnet34": dict(test_acc=0.9945, epochs=10)}
@@ -29,12 +29,12 @@ def pick_preset(preset: str | None = None) -> str:
 
 # %% ../nbs/08_reproduce.ipynb #983ad6dc
 def run_model(model: str, preset: str, out: Path, data: Mnist, limit: dict | None = None,
-              progress: bool | None = None, on_epoch=None) -> dict:
-    "Train (or resume, or reuse) `model` with `preset` in `out/model`, evaluate it; returns both metrics."
+              progress: bool | None = None, on_epoch=None, lead: bool = True) -> dict:
+    "Train (or resume, or reuse) `model` with `preset` in `out/model`, and on the `lead` process evaluate it; returns both metrics."
     cfg = make_config(model, preset, **(limit or {}))
     run = fit(cfg, data, out=out / model, resume=True, progress=progress, on_epoch=on_epoch)
     ev = evaluate_run(out / model, data, out=out / model / "evaluation", device=cfg.device,
-                      test_subset=(limit or {}).get("eval_subset"), name=f"{model}: {describe_cuts(cfg)}")
+                      test_subset=(limit or {}).get("eval_subset"), name=f"{model}: {describe_cuts(cfg)}") if lead else None
     return dict(train=run, eval=ev)
 
 # %% ../nbs/08_reproduce.ipynb #9a6727c4
@@ -66,7 +66,7 @@ def report_md(results: dict, preset: str, limit: dict | None, machine: dict) -> 
             for m, r in results.items()]
     aucs = ", ".join(f"{m} macro {r['eval']['auc_macro']:.6f} (micro {r['eval']['auc_micro']:.6f})" for m, r in results.items())
     recipe = "\n".join(f"- **{m}**: {r['train']['recipe']}; {r['train']['epochs']} epochs in {r['train']['train_seconds']:.0f} s "
-                       f"of training on {r['train']['trained_on']}" for m, r in results.items())
+                       f"of training on {r['train']['trained_on']} ({r['train']['numerics']})" for m, r in results.items())
     return "\n".join([
         f"# Reproduction of \"MNIST Handwritten Digits Recognition\" (preset `{preset}`)", "",
         "| | the report | this run | difference |", "|---|---|---|---|", *rows,
@@ -79,15 +79,18 @@ def report_md(results: dict, preset: str, limit: dict | None, machine: dict) -> 
 # %% ../nbs/08_reproduce.ipynb #789b4047
 def reproduce(out: str | os.PathLike, preset: str | None = None, data: Mnist | None = None, limit: dict | None = None,
               progress: bool | None = None, on_epoch=None) -> dict:
-    "Train and evaluate both models with `preset`'s recipe in `out`; write figures, results.json and report.md."
+    "Train and evaluate both models with `preset`'s recipe in `out`; write figures, results.json and report.md (under torchrun: the lead process; the others return {})."
     out, preset = Path(out), pick_preset(preset)
-    out.mkdir(parents=True, exist_ok=True)
     data = data or load_mnist()
-    results = {m: run_model(m, preset, out, data, limit, progress, on_epoch) for m in ("baseline", "resnet34")}
+    with distributed() as (rank, _):  # one process group for both models
+        results = {m: run_model(m, preset, out, data, limit, progress, on_epoch, lead=rank == 0) for m in ("baseline", "resnet34")}
+    if rank != 0: return {}
+    out.mkdir(parents=True, exist_ok=True)
     write_figures(out, results)
     machine = describe_machine()
     summary = {m: dict(report=REPORT[m], test_acc=r["eval"]["test_acc"], auc_macro=r["eval"]["auc_macro"],
-                       train_seconds=r["train"]["train_seconds"], trained_on=r["train"]["trained_on"], config=r["train"]["config"])
+                       train_seconds=r["train"]["train_seconds"], trained_on=r["train"]["trained_on"],
+                       numerics=r["train"]["numerics"], config=r["train"]["config"])
                for m, r in results.items()}
     (out / "results.json").write_text(json.dumps(dict(preset=preset, limit=limit, machine=machine, models=summary), indent=1))
     (out / "report.md").write_text(report_md(results, preset, limit, machine))

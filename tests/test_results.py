@@ -28,3 +28,5 @@ def test_readme_speed_figures_are_the_h200_run():
     assert f"trained in {base:.0f} s and the ResNet34's (10 epochs) in {resnet:.0f} s" in readme
     for m in ("baseline", "resnet34"):
         assert json.loads((PAPER / m / "metrics.json").read_text())["runtime"]["graph"] is True
+    accs = {m: res["models"][m]["test_acc"] for m in ("baseline", "resnet34")}
+    assert f"baseline {accs['baseline']:.2%}, ResNet34 {accs['resnet34']:.2%}" in readme
