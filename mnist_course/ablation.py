@@ -21,7 +21,6 @@ from tqdm import tqdm
 from .data import Mnist, load_mnist
 from .machine import describe_machine, is_lead, named_hardware
 from .resnet import RESNET34_MNIST
-from .checkpoint import build_model
 from .train import TrainingError, describe_cuts, distributed, fit, make_config, write_json
 
 # %% ../nbs/07_ablation.ipynb #64ca7304

@@ -140,7 +140,7 @@ class AugmentedStream(DeviceLoader):
         _param_ranges(**ranges)   # fail now, not at the first batch
         if chunk < 0: raise ValueError(f"chunk must be >= 0 images (0: one batch at a time), got {chunk}")
         self.n_per_epoch, self.augment, self.ranges = n_per_epoch, augment, ranges
-        self.chunk = max(bs, chunk - chunk % bs)   # whole batches, so chunking never changes the batches
+        self.chunk = max(bs, chunk - chunk % bs)   # whole batches: a chunk never splits one
 
     def __len__(self): return -(-self.n_per_epoch // self.bs)
 

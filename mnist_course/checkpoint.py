@@ -8,6 +8,7 @@ __all__ = ['MODELS', 'CheckpointError', 'save_checkpoint', 'latest_checkpoint', 
 
 # %% ../nbs/05a_checkpoints.ipynb #b77a6935
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -23,8 +24,8 @@ class CheckpointError(ValueError):
 
 # %% ../nbs/05a_checkpoints.ipynb #7c27314e
 def _by_epoch(folders) -> list[Path]:
-    "Checkpoint folders `epoch-N` in order of N (as numbers: epoch-1000 comes after epoch-999)."
-    return sorted(folders, key=lambda d: int(d.name.split("-")[1]))
+    "The checkpoint folders `epoch-N` among `folders`, in order of N (as numbers: epoch-1000 comes after epoch-999)."
+    return sorted((d for d in folders if re.fullmatch(r"epoch-\d+", d.name)), key=lambda d: int(d.name[6:]))
 
 def save_checkpoint(run_dir: str | os.PathLike, epoch: int, model: torch.nn.Module, state: dict, keep: int = 2) -> Path:
     "Write `run_dir/checkpoints/epoch-NNN/` (model.safetensors + state.pt) atomically; keep the last `keep`."

@@ -84,12 +84,13 @@ class TrainStep:
     def _capture(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         "Warm up on a side stream, put the state back, then record `train_step` on static copies of (xb, yb)."
         self.x, self.y = xb.clone(), yb.clone()
-        saved, main, side = snapshot(self.model, self.opt), torch.cuda.current_stream(xb.device), torch.cuda.Stream(xb.device)
+        saved, totals = snapshot(self.model, self.opt), self.totals.clone()
+        main, side = torch.cuda.current_stream(xb.device), torch.cuda.Stream(xb.device)
         side.wait_stream(main)
         with torch.cuda.stream(side):
             for _ in range(self.warmup): self._eager(self.x, self.y)
         main.wait_stream(side)
-        restore(self.model, self.opt, saved); self.totals.zero_()
+        restore(self.model, self.opt, saved); self.totals.copy_(totals)
         self.captured = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.captured): self._eager(self.x, self.y)
 

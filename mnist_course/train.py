@@ -91,7 +91,8 @@ def make_optimizer(cfg: TrainConfig, params, device: torch.device = torch.device
     fused = device.type in ("cuda", "cpu")  # fused kernels read a tensor learning rate on the device, no sync
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=fused)
-    elif cfg.optimizer == "adam": opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+    elif cfg.optimizer == "adam":  # capturable: its step counter stays on the GPU, so a CUDA graph can record it
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused, capturable=device.type == "cuda")
     else: raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose 'sgd' or 'adam'")
     return lr_on_device(opt, device) if fused else opt
 
@@ -111,6 +112,8 @@ class Runtime:
     channels_last: bool
     graph: bool = False
     aug_chunk: int = 0
+    compile: bool = False
+    data_on_device: bool = True
     rank: int = 0
     world: int = 1
 
@@ -120,7 +123,7 @@ class Runtime:
     def record(self) -> dict:
         "How the run executes, for its records (metrics.json, checkpoints)."
         return {"device": str(self.device), "bf16": self.bf16, "channels_last": self.channels_last, "graph": self.graph,
-                "aug_chunk": self.aug_chunk, "processes": self.world}
+                "aug_chunk": self.aug_chunk, "compile": self.compile, "data_on_device": self.data_on_device, "processes": self.world}
 
 def resolve_runtime(cfg: TrainConfig, rank: int = 0, world: int = 1) -> Runtime:
     "The device (one GPU per process under torchrun) and which fast-path features are on."
@@ -136,12 +139,14 @@ def resolve_runtime(cfg: TrainConfig, rank: int = 0, world: int = 1) -> Runtime:
                       "each step runs eagerly", stacklevel=2)
         graph = False
     chunk = (CUDA_AUG_CHUNK if cuda else 0) if cfg.aug_chunk is None else cfg.aug_chunk
-    return Runtime(dev, on(cfg.bf16), on(cfg.channels_last), graph, chunk, rank, world)
+    return Runtime(dev, on(cfg.bf16), on(cfg.channels_last), graph, chunk, cfg.compile, cfg.data_on_device, rank, world)
 
 def describe_runtime(record: dict) -> str:
     "A run's numerics and execution in words, e.g. 'bf16 autocast (fp32 weights), channels_last, CUDA graph; 1 process on cuda'."
     parts = ["bf16 autocast (fp32 weights)" if record["bf16"] else "fp32", *(["channels_last"] if record["channels_last"] else []),
-             "CUDA graph" if record["graph"] else "eager", *([f"warp {record['aug_chunk']:,} images at a time"] if record["aug_chunk"] else [])]
+             "CUDA graph" if record["graph"] else "torch.compile" if record.get("compile") else "eager",
+             *([f"warp {record['aug_chunk']:,} images at a time"] if record["aug_chunk"] else []),
+             *(["data on the CPU, copied per batch"] if not record.get("data_on_device", True) else [])]
     n = record["processes"]
     return ", ".join(parts) + f"; {n} process{'es' if n > 1 else ''} on {record['device']}"
 
@@ -205,7 +210,8 @@ def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, op
     if diff := {k: (theirs.get(k), v) for k, v in ours.items() if k not in RUNTIME_FIELDS and theirs.get(k) != v}:
         raise TrainingError(f"{ck} was made with a different recipe {diff} (checkpoint, now); resume with the same "
                             "settings, or start a new run in another --out")
-    if (was := st.get("runtime", {}).get("processes", 1)) != rt.world:
+    was = st.get("runtime", {}).get("processes", rt.world)  # checkpoints from before the record: not checked
+    if was != rt.world and st["epoch"] < cfg.epochs:  # a finished run is only re-tested: any number of processes
         raise TrainingError(f"{ck} was trained by {was} process(es), this run has {rt.world}: each process draws its own "
                             f"share of every epoch, so resume with {was} (torchrun --nproc-per-node {was})")
     load_weights(net, ck, cfg.model)
@@ -262,7 +268,7 @@ class _Run:
     stream: AugmentedStream
     val: DeviceLoader
     test: DeviceLoader
-    out: Path | None        # the run folder, on the lead process; None elsewhere and when not saving
+    out: Path | None        # the run folder (None: not saving); only the lead process writes to it
 
 def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | None = None, resume: bool = False,
         progress: bool | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict:
@@ -274,20 +280,20 @@ def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | No
         opt = make_optimizer(cfg, net.parameters(), rt.device)
         out = Path(out) if out else None
         start, history = _resume(out, resume, cfg, net, opt, rt)
-        run = _Run(cfg, rt, net, opt, TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph), stream, val, test, out if rt.lead else None)
+        run = _Run(cfg, rt, net, opt, TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph), stream, val, test, out)
         return _train(run, start, history, progress, on_epoch)
 
 def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch) -> dict:
     "Epochs `start`..`cfg.epochs` of `run`: train, validate, stop on divergence, checkpoint; then test."
-    cfg, out = run.cfg, run.out
-    if out: out.mkdir(parents=True, exist_ok=True); write_json(out / "config.json", dataclasses.asdict(cfg))
+    cfg, out, writes = run.cfg, run.out, run.out is not None and run.rt.lead
+    if writes: out.mkdir(parents=True, exist_ok=True); write_json(out / "config.json", dataclasses.asdict(cfg))
     show = (sys.stderr.isatty() if progress is None else progress) and run.rt.lead
     for epoch in tqdm(range(start, cfg.epochs), desc=f"{cfg.model} epochs", disable=not show, initial=start, total=cfg.epochs):
         row = _run_epoch(run, epoch, show)
         if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])): raise _diverged(row, out)
         history.append(row)
         if on_epoch and run.rt.lead: on_epoch(row)
-        if out:
+        if writes:
             save_checkpoint(out, epoch + 1, run.net, {"config": dataclasses.asdict(cfg), "optimizer": run.opt.state_dict(),
                                                        "history": history, "runtime": run.rt.record()})
             write_json(out / "history.json", history)
@@ -322,7 +328,7 @@ def _finish(run: _Run, history: list) -> dict:
                    train_seconds=round(sum(r["seconds"] for r in history), 2), recipe=describe_cuts(cfg),
                    numerics=describe_runtime(rt.record()), runtime=rt.record(), config=dataclasses.asdict(cfg), processes=rt.world,
                    trained_on=named_hardware(history), machine=describe_machine(rt.device), history=history)
-    if run.out: write_json(run.out / "metrics.json", metrics)
+    if run.out and rt.lead: write_json(run.out / "metrics.json", metrics)
     return metrics
 
 # %% ../nbs/05_training.ipynb #a010b8aa

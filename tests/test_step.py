@@ -104,7 +104,9 @@ def test_set_lr_changes_what_the_step_does():
     torch.manual_seed(0)
     net = build_model("baseline")
     opt = make_optimizer(make_config(), net.parameters())
+    lr = opt.param_groups[0]["lr"]
     set_lr(opt, 0.0)
+    assert opt.param_groups[0]["lr"] is lr, "set_lr must write into the tensor a captured step reads"
     w = [p.detach().clone() for p in net.parameters()]
     TrainStep(net, opt, nn.CrossEntropyLoss())(torch.randn(4, 1, 28, 28), torch.arange(4))
     assert all(torch.equal(a, b) for a, b in zip(w, net.parameters())), "learning rate 0 must leave the weights alone"
@@ -143,10 +145,10 @@ def test_chunked_stream_draws_the_same_distribution(monkeypatch, train_xy, devic
 
 # --- on a CUDA GPU (tests run on the device machine by benchmarks/gpu_session.sh) -------------------------------
 
-def cuda_step(model_name, graph, bf16=False, **options):
+def cuda_step(model_name, graph, bf16=False, optimizer="sgd", **options):
     torch.manual_seed(0)
     net = build_model(model_name, **options).cuda()
-    opt = make_optimizer(make_config(model_name, momentum=0.9), net.parameters(), torch.device("cuda"))
+    opt = make_optimizer(make_config(model_name, momentum=0.9, optimizer=optimizer), net.parameters(), torch.device("cuda"))
     return net, opt, TrainStep(net, opt, nn.CrossEntropyLoss(), bf16=bf16, graph=graph)
 
 
@@ -160,8 +162,9 @@ def exact_cuda():
 
 
 @cuda
-@pytest.mark.parametrize("model_name, options", [("baseline", {}), ("resnet34", {"dropout": 0.0})])
-def test_cuda_graph_starts_from_eager_state_and_follows_it(exact_cuda, model_name, options):
+@pytest.mark.parametrize("model_name, options, optimizer", [("baseline", {}, "sgd"), ("resnet34", {"dropout": 0.0}, "sgd"),
+                                                        ("baseline", {}, "adam")])
+def test_cuda_graph_starts_from_eager_state_and_follows_it(exact_cuda, model_name, options, optimizer):
     "With deterministic kernels and no dropout the graph gives the eager weights to the bit."
     # Measured on an H200 (torch 2.11): with the defaults even two eager ResNet runs differ by 2e-2 after 6 steps
     # (cuDNN's non-deterministic backward, TF32), so this comparison is only exact under `exact_cuda`. With dropout,
@@ -170,8 +173,8 @@ def test_cuda_graph_starts_from_eager_state_and_follows_it(exact_cuda, model_nam
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.randn(100, 1, 28, 28, generator=gen).cuda(), torch.randint(10, (100,), generator=gen).cuda())
                for _ in range(6)]
-    eager, _, s_eager = cuda_step(model_name, False, **options)
-    graphed, opt, s_graph = cuda_step(model_name, True, **options)
+    eager, _, s_eager = cuda_step(model_name, False, optimizer=optimizer, **options)
+    graphed, opt, s_graph = cuda_step(model_name, True, optimizer=optimizer, **options)
     start = {k: v.clone() for k, v in graphed.state_dict().items()}
     s_graph.totals = torch.zeros(2, device="cuda")
     s_graph._capture(*batches[0])

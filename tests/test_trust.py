@@ -57,7 +57,8 @@ def test_one_test_accuracy_per_run(mnist, tmp_path):
 
 def test_metrics_record_how_the_run_executed(mnist):
     m = fit(make_config("baseline", **TINY, device="cpu"), mnist)
-    assert m["runtime"] == dict(device="cpu", bf16=False, channels_last=False, graph=False, aug_chunk=0, processes=1)
+    assert m["runtime"] == dict(device="cpu", bf16=False, channels_last=False, graph=False, aug_chunk=0, compile=False,
+                                data_on_device=True, processes=1)
     assert m["numerics"] == "fp32, eager; 1 process on cpu"
     assert describe_cuts(make_config("baseline", device="cpu", bf16=True)) == "the report's recipe"  # how, not what
 
@@ -75,3 +76,5 @@ def test_resume_refuses_another_number_of_processes(mnist, tmp_path):
     save_checkpoint(tmp_path, 1, build_model("baseline"), state)
     with pytest.raises(TrainingError, match="trained by 2 process.*resume with 2"):
         fit(cfg, mnist, out=tmp_path, resume=True)
+    save_checkpoint(tmp_path, 2, build_model("baseline"), {**state, "runtime": {"processes": 2}})  # finished: only re-tested
+    assert fit(cfg, mnist, out=tmp_path, resume=True)["epochs"] == 0
