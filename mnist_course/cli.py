@@ -79,7 +79,7 @@ def cmd_predict(args) -> int:
     model, _ = load_model(args.checkpoint)
     failed = 0
     for path in args.images:
-        try: digit = to_mnist(read_image(path))
+        try: digit = to_mnist(read_image(path), str(path))
         except ValueError as e:
             print(f"mnist-course predict: error: {e}", file=sys.stderr); failed += 1; continue
         d, p = predict_digits(model, digit[None])

@@ -24,12 +24,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"{path}: not a readable image ({type(e).__name__}); give a PNG or JPEG of one digit") from e
 
 # %% ../nbs/05b_predict.ipynb #48b570ea
-def to_mnist(grey: np.ndarray) -> torch.Tensor:
+def to_mnist(grey: np.ndarray, name: str = "the image") -> torch.Tensor:
     "A grey image as an MNIST digit: white on black, 28x28, in a 20x20 box centred by its centre of mass."
     g = 255 - grey if grey.mean() > 127 else grey           # dark on light -> white on black
+    if int(g.max()) - int(g.min()) <= 30:                   # one shade: no stroke to classify
+        raise ValueError(f"{name}: no ink (the image is one shade, from {g.min()} to {g.max()}): there is no digit to classify")
     if g.shape == (28, 28): return torch.from_numpy(g.copy())
     rows, cols = np.nonzero(g > 30)
-    if len(rows) == 0: return torch.zeros(28, 28, dtype=torch.uint8)
     ink = Image.fromarray(g[rows.min():rows.max() + 1, cols.min():cols.max() + 1])
     scale = 20 / max(ink.size)
     ink = np.asarray(ink.resize((max(1, round(ink.size[0] * scale)), max(1, round(ink.size[1] * scale))), Image.LANCZOS))

@@ -135,11 +135,12 @@ def test_cli_predict_good_and_bad_files(baseline_run, mnist, tmp_path):
     Image.fromarray(mnist.test_x[0].numpy()).save(tmp_path / "seven.png")
     Image.fromarray(255 - mnist.test_x[1].numpy()).resize((112, 112)).save(tmp_path / "two_big.jpg")
     (tmp_path / "notes.png").write_text("hello")
-    r = cli("predict", out, tmp_path / "seven.png", tmp_path / "notes.png", tmp_path / "two_big.jpg")
+    Image.new("L", (60, 60), 255).save(tmp_path / "white.png")   # no ink: said, not predicted at chance
+    r = cli("predict", out, tmp_path / "seven.png", tmp_path / "notes.png", tmp_path / "two_big.jpg", tmp_path / "white.png")
     assert r.returncode == 1
     lines = r.stdout.splitlines()
     assert len(lines) == 2 and lines[0].startswith(f"{tmp_path / 'seven.png'}: ") and "probability" in lines[1]
-    assert "notes.png: not a readable image" in r.stderr
+    assert "notes.png: not a readable image" in r.stderr and f"{tmp_path / 'white.png'}: no ink" in r.stderr
 
 
 def test_cli_predict_missing_checkpoint(tmp_path):
