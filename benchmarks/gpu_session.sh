@@ -15,8 +15,12 @@
 #   augment     the augmentation and loader benchmarks (per-sample torchvision vs the course's, on the GPU)
 #   compile     benchmarks/train.py --compile reduce-overhead: torch.compile's CUDA graphs beside the course's graph
 #   ablation    the ablation sweep of lesson 07, one process per seed side by side, then its summary
+#   sweeps      the sweeps of issue 13 (`mnist-course sweep NAME`; default detective-baseline, detective-resnet34,
+#               ablation-full; SWEEP_NAMES picks), resumed from the run files committed in results/sweeps/NAME:
+#               each finished run leaves its JSON at once, so a stage cut short keeps every finished run
 # TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
-# STAGES picks stages (default: all but ablation: results/ablation-h100 holds it at its budget already);
+# STAGES picks stages (default: "tests sweeps": tests, reproduce, features, augment and compile ran on an H200 and
+# are committed in results/; results/ablation-h100 holds the ablation at its budget);
 # BUDGET (s, default 540) caps the whole script: each stage's limit shrinks to what is left. Runs carried in
 # .device/reproduce and .device/ablation (unpacked from an earlier results.tgz) are reused where complete:
 # ablation runs, and reproduce runs whose weights came back (the baseline's; the ResNet34's 89 MB cannot).
@@ -30,7 +34,7 @@ export PYTHONPATH=$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 mkdir -p "$WORK/bin"
 printf '#!/bin/sh\nexec python3 -c "import sys; from mnist_course.cli import main; sys.exit(main(sys.argv[1:]))" "$@"\n' > "$WORK/bin/mnist-course"
 chmod +x "$WORK/bin/mnist-course"; export PATH=$WORK/bin:$PATH
-START=$(date +%s); BUDGET=${BUDGET:-540}; STAGES=${STAGES:-"tests reproduce features augment compile"}
+START=$(date +%s); BUDGET=${BUDGET:-540}; STAGES=${STAGES:-"tests sweeps"}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 limit() { local left=$(( BUDGET - ($(date +%s) - START) - 5 )); echo $(( $1 < left ? $1 : (left > 1 ? left : 1) )); }
 for d in reproduce ablation; do [ -d ".device/$d" ] && rm -rf "$WORK/$d" && cp -r ".device/$d" "$WORK/"; done
@@ -95,5 +99,17 @@ mnist-course ablate $A --no-train --out "$WORK/ablation" > "$OUT/ablation.log" 2
 echo "ablation: $(( $(date +%s) - t0 )) s wall for 3 seeds side by side" | tee -a "$OUT/ablation.log"
 tail -n 3 "$WORK"/ablation-seed*.log >> "$OUT/ablation.log"
 pack
+fi
+# 7. the sweeps of issue 13, resumed from what earlier sessions committed (results/sweeps/NAME)
+if has sweeps; then
+for S in ${SWEEP_NAMES:-detective-baseline detective-resnet34 ablation-full}; do
+  stamp "sweep $S"
+  mkdir -p "$WORK/sweeps/$S"
+  if [ "$TINY" = 1 ]; then T="--tiny --seeds 0"; else T=""; cp results/sweeps/$S/*-seed*.json "$WORK/sweeps/$S/" 2>/dev/null; fi
+  timeout $(limit ${SWEEP_LIMIT:-900}) mnist-course sweep $S $T --out "$WORK/sweeps/$S" > "$WORK/sweeps/$S.log" 2>&1
+  mnist-course sweep $S $T --no-train --out "$WORK/sweeps/$S" >> "$WORK/sweeps/$S.log" 2>&1
+  tail -n 12 "$WORK/sweeps/$S.log"
+  pack
+done
 fi
 stamp "done"; ls -la "$OUT"

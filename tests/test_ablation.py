@@ -6,8 +6,8 @@ import pytest
 import torchvision
 from torch import nn
 
-from mnist_course.ablation import (MODIFICATIONS, STEM_KERNELS, TORCHVISION, ablation_table, cumulative_variants,
-                                   kernel_variants, model_options, run_name, summarize)
+from mnist_course.sweep import (MODIFICATIONS, STEM_KERNELS, TORCHVISION, cumulative_variants, kernel_variants, model_options,
+                                run_name, summarize, sweep_table, variant)
 from command import mnist_course as cli
 from mnist_course.checkpoint import build_model
 
@@ -38,8 +38,8 @@ def test_kernel_variants_change_only_the_stem_kernel():
 
 
 def test_one_run_name_per_distinct_network():
-    names = {run_name(o, 0) for o in {**cumulative_variants(), **kernel_variants()}.values()}
-    assert len(names) == 7 and run_name(kernel_variants()["stem 5x5"], 0) == "report-seed0"
+    names = {run_name(variant(o), 0) for o in {**cumulative_variants(), **kernel_variants()}.values()}
+    assert len(names) == 7 and run_name(variant(kernel_variants()["stem 5x5"]), 0) == "report-seed0"
     assert all(n.replace("-", "").replace("_", "").replace(".", "").isalnum() for n in names)
 
 
@@ -52,7 +52,7 @@ def test_summary_matches_numpy():
         accs = [r["test_acc"] for r in rows if r["variant"] == s["variant"]]
         assert s["mean"] == pytest.approx(np.mean(accs)) and s["std"] == pytest.approx(np.std(accs, ddof=1))
     change = (summary[1]["mean"] - summary[0]["mean"]) * 100
-    assert f"{change:+.2f} points" in ablation_table(rows).splitlines()[3]
+    assert f"{change:+.2f} points" in sweep_table(rows).splitlines()[3]
 
 
 def test_cli_ablate_tiny_then_summarize_and_refuse_another_budget(source, tmp_path):
@@ -60,7 +60,7 @@ def test_cli_ablate_tiny_then_summarize_and_refuse_another_budget(source, tmp_pa
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "ablation.json").read_text())
     assert len(res["runs"]) == 8 and len(list(tmp_path.glob("*-seed0.json"))) == 7
-    assert ablation_table(res["runs"]) in (tmp_path / "ablation.md").read_text()
+    assert sweep_table(res["runs"]) in (tmp_path / "ablation.md").read_text()
     assert (tmp_path / "ablation.png").stat().st_size > 10_000
     again = cli("ablate", "--tiny", "--no-train", "--seeds", "0", "1", "--out", tmp_path)
     assert again.returncode == 0, again.stderr

@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from mnist_course.ablation import ABLATION_BUDGET, ablation_table, run_name
+from mnist_course.sweep import ABLATION_BUDGET, run_name, sweep_table, variant
 
 ROOT = Path(__file__).parents[1]
 ABLATION, PAPER = ROOT / "results/ablation-h100", ROOT / "results/reproduce-paper-h200"
@@ -13,9 +13,9 @@ def test_ablation_summary_is_made_of_its_run_files():
     assert res["budget"] == ABLATION_BUDGET and len(res["runs"]) == 8 * 3
     assert all(r["budget"] == ABLATION_BUDGET for r in res["runs"])
     for r in res["runs"]:
-        assert json.loads((ABLATION / f"{run_name(r['options'], r['seed'])}.json").read_text())["test_acc"] == r["test_acc"]
+        assert json.loads((ABLATION / f"{run_name(variant(r['options']), r['seed'])}.json").read_text())["test_acc"] == r["test_acc"]
     assert {r["trained_on"] for r in res["runs"]} == {"NVIDIA H100 80GB HBM3"}
-    assert ablation_table(res["runs"]) in (ABLATION / "ablation.md").read_text()
+    assert sweep_table(res["runs"]) in (ABLATION / "ablation.md").read_text()
 
 
 def test_readme_speed_figures_are_the_h200_run():
