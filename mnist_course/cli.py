@@ -102,7 +102,7 @@ def cmd_reproduce(args) -> None:
     why = "as asked" if args.preset else ("a CUDA GPU is present" if preset == "paper" else "no CUDA GPU here")
     if is_lead(): print(f"preset {preset} ({why}); results in {args.out}", flush=True)
     res = reproduce(args.out, preset, load_mnist(args.source, args.root), limit=TINY if args.tiny else None,
-                    on_epoch=lambda r: print(_row(r), flush=True))
+                    on_epoch=lambda r: print(_row(r), flush=True), sweeps=args.sweeps)
     if not res: return  # under torchrun, only the lead process has results to report
     for m, r in res.items(): print(f"{m}: test accuracy {r['eval']['test_acc']:.4f}, macro AUC {r['eval']['auc_macro']:.6f}")
     print(f"report: {args.out}/report.md")
@@ -167,6 +167,7 @@ def make_parser() -> argparse.ArgumentParser:
     rp.add_argument("--preset", choices=list(PRESETS), help="default: paper with a CUDA GPU, quick without")
     rp.add_argument("--out", metavar="DIR", default="runs/reproduce", help="results folder (default: runs/reproduce)")
     rp.add_argument("--tiny", action="store_true", help="a seconds-long run of the same code path, for tests")
+    rp.add_argument("--sweeps", metavar="DIR", help="where the detective sweeps are, for 'What explains the difference' (default: OUT/sweeps)")
     _add_data_options(rp)
     rp.set_defaults(func=cmd_reproduce)
     return p

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TORCHVISION', 'MODIFICATIONS', 'STEM_KERNELS', 'ABLATION_BUDGET', 'ABLATION_VIEWS', 'SWEEPS', 'cumulative_variants',
            'kernel_variants', 'variant', 'model_options', 'run_name', 'run_variant', 'run_sweep', 'summarize',
-           'sweep_table', 'plot_sweep', 'write_sweep']
+           'verdicts', 'sweep_table', 'plot_sweep', 'write_sweep']
 
 # %% ../nbs/07_ablation.ipynb #8d77cc29
 import json
@@ -96,9 +96,9 @@ SWEEPS = {
     "detective-baseline": dict(title="Which reading of the report's recipe gives the baseline's 69.4%?", budget={}, target=0.694,
                                views={"readings": {
         "(a) the course's reading": variant(model="baseline"),
-        "(b) the split, no augmentation, 20 passes": variant(model="baseline", augment=False, samples_per_epoch=51_000),
+        "(b) the split, no augmentation, 20 passes": variant(model="baseline", augment=False, samples_per_epoch=0),
         "(c) double softmax, as (a)": variant(model="baseline", softmax_loss=True),
-        "(c) double softmax, as (b)": variant(model="baseline", softmax_loss=True, augment=False, samples_per_epoch=51_000)}}),
+        "(c) double softmax, as (b)": variant(model="baseline", softmax_loss=True, augment=False, samples_per_epoch=0)}}),
     "detective-resnet34": dict(title="Which reading of the report's recipe gives the ResNet34's 99.45%?", budget={}, target=0.9945,
                                views={"readings": {
         "(a) as written: SGD at 0.001": variant(), "(b) SGD, momentum 0.9": variant(momentum=0.9),
@@ -128,6 +128,13 @@ def summarize(rows: list[dict]) -> list[dict]:
     for r in rows: groups.setdefault((r["view"], r["variant"]), []).append(r["test_acc"])
     return [dict(view=v, variant=n, accs=a, n=len(a), mean=statistics.mean(a), std=statistics.stdev(a) if len(a) > 1 else float("nan"))
             for (v, n), a in groups.items()]
+
+def verdicts(rows: list[dict], target: float, k: float = 2.0) -> list[dict]:
+    "Each variant's summary with a verdict on the report's number `target`: within `k` seed std of its mean, outside, or one seed only."
+    def verdict(s):
+        if s["n"] < 2: return "undecided (one seed)"
+        return "consistent with it" if abs(target - s["mean"]) <= k * s["std"] else "ruled out"
+    return [{**s, "verdict": verdict(s)} for s in summarize(rows)]
 
 def _from_target(s: dict, target: float) -> str:
     "How far the report's number is from a variant's mean, in units of its seed spread."

@@ -45,7 +45,7 @@ class TrainConfig:
     lr: float = 0.001                # learning rate
     momentum: float = 0.0            # SGD momentum (the report's plain SGD: 0)
     weight_decay: float = 0.0
-    samples_per_epoch: int = 120_000 # augmented images drawn per epoch: 1.2M over 10 epochs
+    samples_per_epoch: int = 120_000 # images drawn per epoch (1.2M over 10 epochs); 0: one pass over the training split
     augment: bool = True             # Keras-style random affine; False streams the original images
     softmax_loss: bool = False       # True: cross-entropy on softmax outputs (softmax applied twice)
     val_frac: float = 0.15           # validation share of the 60,000 training images
@@ -227,7 +227,8 @@ def _data(cfg: TrainConfig, ds: Mnist, rt: Runtime):
     test_idx = torch.arange(len(ds.test_y))
     if cfg.eval_subset: val_idx, test_idx = val_idx[:cfg.eval_subset], test_idx[:cfg.eval_subset]
     where = rt.device if cfg.data_on_device else torch.device("cpu")
-    stream = AugmentedStream(ds.train_x[train_idx].to(where), ds.train_y[train_idx].to(where), n_per_epoch=cfg.samples_per_epoch // rt.world,
+    per_epoch = cfg.samples_per_epoch or len(train_idx)  # 0: each epoch one pass over the split
+    stream = AugmentedStream(ds.train_x[train_idx].to(where), ds.train_y[train_idx].to(where), n_per_epoch=per_epoch // rt.world,
                              bs=cfg.bs, seed=cfg.seed, augment=cfg.augment, chunk=rt.aug_chunk)
     val = DeviceLoader(ds.train_x[val_idx].to(where), ds.train_y[val_idx].to(where), bs=EVAL_BS)
     test = DeviceLoader(ds.test_x[test_idx].to(where), ds.test_y[test_idx].to(where), bs=EVAL_BS)

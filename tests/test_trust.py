@@ -40,12 +40,14 @@ def test_torchrun_reproduce_has_one_writer_and_the_files_of_one_process(source, 
         assert train["runtime"]["processes"] == 2 and train["test_acc"] == res["models"][m]["test_acc"]
 
 
-def test_torchrun_ablate_writes_each_run_once(source, tmp_path):
-    r = torchrun("ablate", "--tiny", "--seeds", "0", "--out", tmp_path / "abl", tmp_path=tmp_path, source=source)
+def test_torchrun_sweep_writes_each_run_once(source, tmp_path):
+    "The sweep engine under torchrun (the baseline's detective sweep: four small networks): one writer, one summary."
+    r = torchrun("sweep", "detective-baseline", "--tiny", "--seeds", "0", "--out", tmp_path / "sw", tmp_path=tmp_path, source=source)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.count("wrote ablation.json") == 1
-    runs = sorted(p.name for p in (tmp_path / "abl").glob("*.json") if p.name != "ablation.json")
-    assert len(runs) == 7 and all(json.loads((tmp_path / "abl" / n).read_text())["seed"] == 0 for n in runs)
+    assert r.stdout.count("wrote detective-baseline.json") == 1
+    runs = sorted(p.name for p in (tmp_path / "sw").glob("*-seed0.json"))
+    assert len(runs) == 4 and not list((tmp_path / "sw").glob(".*tmp"))
+    assert all(json.loads((tmp_path / "sw" / n).read_text())["numerics"].endswith("2 processes on cpu") for n in runs)
 
 
 def test_one_test_accuracy_per_run(mnist, tmp_path):
