@@ -15,8 +15,8 @@
 #   augment     the augmentation and loader benchmarks (per-sample torchvision vs the course's, on the GPU)
 #   compile     benchmarks/train.py --compile reduce-overhead: torch.compile's CUDA graphs beside the course's graph
 #   ablation    the ablation sweep of lesson 07, one process per seed side by side, then its summary
-#   sweeps      the sweeps of issue 13 (`mnist-course sweep NAME`; default detective-baseline, detective-resnet34,
-#               ablation-full; SWEEP_NAMES picks), resumed from the run files committed in results/sweeps/NAME:
+#   sweeps      the GPU sweeps of issue 13 (`mnist-course sweep NAME`; default detective-resnet34 and
+#               ablation-full; the baseline's detective sweep is CPU-sized; SWEEP_NAMES picks), resumed from results/sweeps/NAME:
 #               each finished run leaves its JSON at once, so a stage cut short keeps every finished run
 # TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
 # STAGES picks stages (default: "tests sweeps": tests, reproduce, features, augment and compile ran on an H200 and
@@ -102,7 +102,7 @@ pack
 fi
 # 7. the sweeps of issue 13, resumed from what earlier sessions committed (results/sweeps/NAME)
 if has sweeps; then
-for S in ${SWEEP_NAMES:-detective-baseline detective-resnet34 ablation-full}; do
+for S in ${SWEEP_NAMES:-detective-resnet34 ablation-full}; do
   stamp "sweep $S"
   mkdir -p "$WORK/sweeps/$S"
   if [ "$TINY" = 1 ]; then T="--tiny --seeds 0"; else T=""; cp results/sweeps/$S/*-seed*.json "$WORK/sweeps/$S/" 2>/dev/null; fi

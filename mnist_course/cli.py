@@ -110,7 +110,7 @@ def cmd_reproduce(args) -> None:
 # %% ../nbs/90_cli.ipynb #84470c31
 def cmd_sweep(args) -> None:
     "Train every variant of sweep `args.name` with each seed (reusing finished runs); write NAME.json, .md and .png."
-    sweep, out = SWEEPS[args.name], args.out or f"runs/{args.name}"
+    sweep, out = SWEEPS[args.name], args.out or ("runs/ablation" if args.command == "ablate" else f"results/sweeps/{args.name}")
     budget = TINY if args.tiny else sweep["budget"]
     rows = run_sweep(sweep, out, args.seeds, budget, load_mnist(args.source, args.root) if args.train else None, train=args.train)
     if not is_lead(): return  # under torchrun, the lead process summarizes
@@ -157,7 +157,7 @@ def make_parser() -> argparse.ArgumentParser:
     ab = sub.add_parser("ablate", help="the report's ResNet34 modifications one at a time and the stem kernel sweep, over seeds")
     ab.set_defaults(name="ablation")
     for q in (sw, ab):
-        q.add_argument("--out", metavar="DIR", help="results folder (default: runs/NAME)")
+        q.add_argument("--out", metavar="DIR", help="results folder (default: results/sweeps/NAME; ablate: runs/ablation)")
         q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED", help="(default: 0 1 2)")
         q.add_argument("--no-train", dest="train", action="store_false", help="only summarize the runs already in --out")
         q.add_argument("--tiny", action="store_true", help="a minute-long run of the same code path, for tests")
@@ -167,7 +167,8 @@ def make_parser() -> argparse.ArgumentParser:
     rp.add_argument("--preset", choices=list(PRESETS), help="default: paper with a CUDA GPU, quick without")
     rp.add_argument("--out", metavar="DIR", default="runs/reproduce", help="results folder (default: runs/reproduce)")
     rp.add_argument("--tiny", action="store_true", help="a seconds-long run of the same code path, for tests")
-    rp.add_argument("--sweeps", metavar="DIR", help="where the detective sweeps are, for 'What explains the difference' (default: OUT/sweeps)")
+    rp.add_argument("--sweeps", metavar="DIR", default="results/sweeps",
+                    help="where the detective sweeps are, for 'What explains the difference' (default: results/sweeps)")
     _add_data_options(rp)
     rp.set_defaults(func=cmd_reproduce)
     return p

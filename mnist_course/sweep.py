@@ -67,6 +67,10 @@ def _run_file(out: Path, v: dict, seed: int) -> Path: return out / f"{run_name(v
 # %% ../nbs/07_ablation.ipynb #47cc71cd
 ABLATION_BUDGET = dict(epochs=2, samples_per_epoch=60_000)
 
+def _recipe(v: dict, budget: dict) -> dict:
+    "The recipe fields of one run: the variant's changes, then the sweep's budget, which every run shares (the tests' TINY too)."
+    return {**v["recipe"], **budget}
+
 def run_variant(v: dict, seed: int, out: Path, data: Mnist, budget: dict, progress: bool | None = None) -> dict:
     "Train and test `v` with `budget` and `seed` (the lead process writes its file), or read the result a previous run left in `out`."
     path = _run_file(out, v, seed)
@@ -76,10 +80,10 @@ def run_variant(v: dict, seed: int, out: Path, data: Mnist, budget: dict, progre
             raise TrainingError(f"{path} was trained with budget {row['budget']}, not {budget}: "
                                 "use another --out for another budget")
         return row
-    cfg = make_config(v["model"], "paper", model_options=model_options(v["options"], v["model"]), seed=seed, **{**budget, **v["recipe"]})
+    cfg = make_config(v["model"], "paper", model_options=model_options(v["options"], v["model"]), seed=seed, **_recipe(v, budget))
     m = fit(cfg, data, progress=progress)
     row = dict(model=v["model"], options=cfg.model_options, overrides=v["recipe"], seed=seed, budget=budget,
-               images=cfg.epochs * cfg.samples_per_epoch, test_acc=m["test_acc"], val_acc=m["history"][-1]["val_acc"],
+               images=sum(r["images"] for r in m["history"]), test_acc=m["test_acc"], val_acc=m["history"][-1]["val_acc"],
                train_seconds=m["train_seconds"], trained_on=m["trained_on"], recipe=m["recipe"], numerics=m["numerics"],
                torch=m["machine"]["torch"])
     if is_lead(): write_json(path, row)
@@ -169,7 +173,8 @@ def plot_sweep(rows: list[dict], target: float | None = None):
         ax.set_xticks(range(len(ss)), [textwrap.fill(s["variant"], 16) for s in ss], fontsize=8)
         if target is not None: ax.axhline(target * 100, color="tab:red", ls="--", label=f"the report: {target:.2%}"); ax.legend(fontsize=8)
         ax.set(ylabel="test accuracy (%)", title=view); ax.grid(alpha=0.3, axis="y")
-    images = {r.get("images") or r["budget"]["epochs"] * r["budget"]["samples_per_epoch"] for r in rows if "images" in r or "budget" in r}
+    images = {r["images"] if "images" in r else r["budget"]["epochs"] * r["budget"]["samples_per_epoch"]
+              for r in rows if "images" in r or {"epochs", "samples_per_epoch"} <= set(r.get("budget", {}))}
     fig.suptitle(f"{named_hardware(rows, 'trained_on')}: each network trained on "
                  f"{' / '.join(f'{i:,}' for i in sorted(images))} images; one dot per seed, bar = mean ± std", fontsize=9)
     fig.tight_layout()

@@ -318,7 +318,7 @@ def _run_epoch(run: _Run, epoch: int, show: bool) -> dict:
         loss, acc, n = train_epoch(run.step, run.stream, run.rt, bar)
     secs = time.perf_counter() - t
     vloss, vacc, _ = validate(run.step.model, run.val, run.rt)
-    return dict(epoch=epoch + 1, train_loss=loss, train_acc=acc, val_loss=vloss, val_acc=vacc,
+    return dict(epoch=epoch + 1, train_loss=loss, train_acc=acc, val_loss=vloss, val_acc=vacc, images=n,
                 seconds=round(secs, 3), images_per_s=round(n / secs, 1), hardware=describe_machine(run.rt.device)["hardware"])
 
 def _finish(run: _Run, history: list) -> dict:
