@@ -10,12 +10,13 @@ export MNIST_COURSE_DATA ?= $(abspath $(wildcard ../shared/data/mnist))
 # Lessons call `mnist-course` as a learner would: the environment's scripts come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test check lab clean
+.PHONY: run test check lab clean lock
 
-$(BIN)/.installed: setup.py settings.ini
+# settings.ini names the supported version ranges; constraints.txt pins the exact set CI tests (a lock).
+$(BIN)/.installed: setup.py settings.ini constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
 run: $(BIN)/.installed  ## set up, then run the course's main job
@@ -37,10 +38,14 @@ lab: $(BIN)/.installed  ## open the lessons in JupyterLab
 clean:
 	rm -rf $(VENV) _docs _proc
 
+lock: $(BIN)/.docs-installed  ## after upgrading packages in .venv and testing them: pin that set in constraints.txt
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^mnist.course'; } > constraints.tmp
+	mv constraints.tmp constraints.txt
+
 # The course website (docs/build.py): nbdev processes the notebooks, Sphinx + MyST-NB render them.
 .PHONY: docs
-$(BIN)/.docs-installed: $(BIN)/.installed docs/requirements.txt
-	$(BIN)/pip install --quiet -r docs/requirements.txt
+$(BIN)/.docs-installed: $(BIN)/.installed docs/requirements.txt constraints.txt
+	$(BIN)/pip install --quiet -c constraints.txt -r docs/requirements.txt
 	touch $@
 
 docs: $(BIN)/.docs-installed  ## build the course website into _docs/ (open _docs/index.html)

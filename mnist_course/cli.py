@@ -11,11 +11,13 @@ import dataclasses
 import json
 import sys
 import typing
+from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_model
-from .data import MnistDataError, load_mnist, split_train_val
+from .data import MnistDataError, input_transform, load_mnist, split_train_val
 from .evaluate import evaluate_run
 from .machine import is_lead
 from .reproduce import pick_preset, reproduce
@@ -59,9 +61,15 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
         elif kind is dict: p.add_argument(flag, type=_json_object, default=None, metavar="JSON", help=help)
         else: p.add_argument(flag, type=kind, default=None, metavar=f.name.upper(), help=help)
 
+def _duration(s: float) -> str: return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min"
+
 def _row(r: dict) -> str:
-    return (f"epoch {r['epoch']:>3}  train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f}  "
-            f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.4f}  {r['seconds']:.1f}s {r['images_per_s']:,.0f} img/s")
+    "One epoch as a line: model, epoch of epochs, losses and accuracies, pace, and the model's time left."
+    left = f"about {_duration(r['left_s'])} left" if r["left_s"] else "done"
+    return (f"{r['model']} epoch {r['epoch']}/{r['of']}  train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f}  "
+            f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.4f}  {r['seconds']:.1f} s, {r['images_per_s']:,.0f} img/s; {left}")
+
+def _print_row(r: dict) -> None: tqdm.write(_row(r))  # above the progress bar, not through it
 
 def cmd_train(args) -> None:
     "Train a model with a preset's recipe (and any overrides); checkpoints and metrics go to --out."
@@ -70,19 +78,20 @@ def cmd_train(args) -> None:
     cfg = make_config(args.model, args.preset, **overrides)
     lead = is_lead()  # under torchrun, one process reports
     if lead: print(f"{args.model}, preset {args.preset}: {describe_cuts(cfg)}", flush=True)
-    m = fit(cfg, load_mnist(args.source, args.root), out=args.out, resume=args.resume, on_epoch=lambda r: print(_row(r), flush=True))
+    m = fit(cfg, load_mnist(args.source, args.root), out=args.out, resume=args.resume, on_epoch=_print_row)
     if lead: print(f"test accuracy {m['test_acc']:.4f} (loss {m['test_loss']:.4f}) on {m['machine']['hardware']}; run in {args.out}")
 
 # %% ../nbs/90_cli.ipynb #0eac6446
 def cmd_predict(args) -> int:
     "Print the predicted digit and its probability for each image file."
-    model, _ = load_model(args.checkpoint)
+    model, state = load_model(args.checkpoint)
+    tfm = input_transform(state["config"].get("inputs", "standardize"))  # as the model was trained
     failed = 0
     for path in args.images:
         try: digit = to_mnist(read_image(path), str(path))
         except ValueError as e:
             print(f"mnist-course predict: error: {e}", file=sys.stderr); failed += 1; continue
-        d, p = predict_digits(model, digit[None])
+        d, p = predict_digits(model, digit[None], tfm)
         print(f"{path}: {int(d)} (probability {float(p):.4f})")
     return 1 if failed else 0
 
@@ -102,10 +111,11 @@ def cmd_reproduce(args) -> None:
     why = "as asked" if args.preset else ("a CUDA GPU is present" if preset == "paper" else "no CUDA GPU here")
     if is_lead(): print(f"preset {preset} ({why}); results in {args.out}", flush=True)
     res = reproduce(args.out, preset, load_mnist(args.source, args.root), limit=TINY if args.tiny else None,
-                    on_epoch=lambda r: print(_row(r), flush=True), sweeps=args.sweeps)
+                    on_epoch=_print_row, sweeps=args.sweeps)
     if not res: return  # under torchrun, only the lead process has results to report
     for m, r in res.items(): print(f"{m}: test accuracy {r['eval']['test_acc']:.4f}, macro AUC {r['eval']['auc_macro']:.6f}")
-    print(f"report: {args.out}/report.md")
+    figures = ", ".join(sorted(p.name for p in Path(args.out).glob("*.png")))
+    print(f"report: {Path(args.out) / 'report.md'}\nfigures beside it: {figures}")
 
 # %% ../nbs/90_cli.ipynb #84470c31
 def cmd_sweep(args) -> None:
@@ -136,7 +146,7 @@ def make_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_data)
     t = sub.add_parser("train", help="train a model with the report's recipe (or a preset)")
     t.add_argument("--model", choices=["baseline", "resnet34"], required=True)
-    t.add_argument("--preset", choices=list(PRESETS), default="paper", help="paper: the report's recipe; quick: a few CPU minutes")
+    t.add_argument("--preset", choices=list(PRESETS), default="paper", help="paper: the report's recipe; fast: the course's recipe, GPU seconds; quick: the course's recipe, CPU minutes")
     t.add_argument("--out", metavar="DIR", required=True, help="run folder: checkpoints, history, metrics")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     _add_data_options(t)

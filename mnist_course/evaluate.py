@@ -18,15 +18,16 @@ import torch
 from sklearn.metrics import auc, confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
 
 from .checkpoint import load_model
-from .data import DeviceLoader, Mnist, load_mnist
+from .data import DeviceLoader, Mnist, input_transform, load_mnist, normalize
 from .machine import describe_machine, named_hardware, pick_device
 from .step import EVAL_BS, eval_logits
 
 # %% ../nbs/06_evaluation.ipynb #b560f972
-def test_probabilities(model: torch.nn.Module, x: torch.Tensor, bs: int = EVAL_BS, channels_last: bool = False) -> np.ndarray:
-    "Class probabilities (N, 10) of `model` for uint8 images `x` (N, 28, 28): the softmax of lesson 05c's `eval_logits`, float64 on the CPU."
+def test_probabilities(model: torch.nn.Module, x: torch.Tensor, bs: int = EVAL_BS, channels_last: bool = False,
+                       tfm=normalize) -> np.ndarray:
+    "Class probabilities (N, 10) of `model` for uint8 images `x` (N, 28, 28), scaled by `tfm`: the softmax of lesson 05c's `eval_logits`, float64 on the CPU."
     dev = next(model.parameters()).device
-    logits, _ = eval_logits(model, DeviceLoader(x.to(dev), torch.zeros(len(x), device=dev), bs=bs), channels_last)
+    logits, _ = eval_logits(model, DeviceLoader(x.to(dev), torch.zeros(len(x), device=dev), bs=bs, tfm=tfm), channels_last)
     return logits.softmax(1).double().cpu().numpy()
 
 # %% ../nbs/06_evaluation.ipynb #a94c778e
@@ -140,8 +141,9 @@ def evaluate_run(path: str | os.PathLike, data: Mnist | None = None, out: str | 
     model, state = load_model(path, dev)
     ds = data or load_mnist()
     x, y = ds.test_x[:test_subset or None], ds.test_y[:test_subset or None].numpy()
-    layout = dev.type == "cuda" and state.get("runtime", {}).get("channels_last", False)  # as the run tested itself
-    probs = test_probabilities(model.to(memory_format=torch.channels_last) if layout else model, x, channels_last=layout)
+    layout = state.get("runtime", {}).get("channels_last", False)  # as the run tested itself
+    tfm = input_transform(state["config"].get("inputs", "standardize"))  # the run's pixel scaling (lesson 01)
+    probs = test_probabilities(model.to(memory_format=torch.channels_last) if layout else model, x, channels_last=layout, tfm=tfm)
     out = Path(out) if out else Path(path) / "evaluation"
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "probabilities.npy", probs.astype(np.float32)); np.save(out / "labels.npy", y)

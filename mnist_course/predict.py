@@ -7,7 +7,6 @@ __all__ = ['read_image', 'to_mnist', 'predict_digits']
 
 # %% ../nbs/05b_predict.ipynb #ec1984d9
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,9 +42,9 @@ def to_mnist(grey: np.ndarray, name: str = "the image") -> torch.Tensor:
 
 # %% ../nbs/05b_predict.ipynb #268cfd49
 @torch.no_grad()
-def predict_digits(model: torch.nn.Module, digits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "(predicted digit, its probability) for uint8 MNIST-style `digits` (B, 28, 28)."
+def predict_digits(model: torch.nn.Module, digits: torch.Tensor, tfm=normalize) -> tuple[torch.Tensor, torch.Tensor]:
+    "(predicted digit, its probability) for uint8 MNIST-style `digits` (B, 28, 28), scaled by `tfm` as the model was trained (lesson 01)."
     dev = next(model.parameters()).device
-    p = model.eval().predict_proba(normalize(digits.to(dev))).cpu()
+    p = model.eval().predict_proba(tfm(digits.to(dev))).cpu()
     conf, digit = p.max(1)
     return digit, conf

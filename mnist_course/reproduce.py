@@ -18,7 +18,7 @@ from .data import Mnist, load_mnist
 from .evaluate import evaluate_run, plot_roc_side_by_side, roc_per_class
 from .machine import describe_machine
 from .sweep import SWEEPS, verdicts
-from .train import TINY, describe_cuts, distributed, fit, make_config, plot_history
+from .train import describe_cuts, distributed, fit, make_config, plot_history
 
 # %% ../nbs/08_reproduce.ipynb #287aec5e
 REPORT = {"baseline": dict(test_acc=0.694, epochs=20), "resnet34": dict(test_acc=0.9945, epochs=10)}
@@ -33,7 +33,7 @@ def run_model(model: str, preset: str, out: Path, data: Mnist, limit: dict | Non
               progress: bool | None = None, on_epoch=None, lead: bool = True) -> dict:
     "Train (or resume, or reuse) `model` with `preset` in `out/model`, and on the `lead` process evaluate it; returns both metrics."
     cfg = make_config(model, preset, **(limit or {}))
-    run = fit(cfg, data, out=out / model, resume=True, progress=progress, on_epoch=on_epoch)
+    run = fit(cfg, data, out=out / model, resume=True, progress=progress, on_epoch=on_epoch, test=False)  # evaluate_run tests it, once
     ev = evaluate_run(out / model, data, out=out / model / "evaluation", device=cfg.device,
                       test_subset=(limit or {}).get("eval_subset"), name=f"{model}: {describe_cuts(cfg)}") if lead else None
     return dict(train=run, eval=ev)
@@ -76,6 +76,13 @@ def explain_difference(sweeps: Path) -> list[str]:
     return lines + ["", "A reading is *consistent with* the report's number when that number lies within two seed standard "
                     "deviations of the reading's mean test accuracy: consistent, not the cause.", ""]
 
+def _preset_note(preset: str) -> list[str]:
+    "For any preset but `paper`, the paragraph saying that this run is not the report's recipe."
+    if preset == "paper": return []
+    return [f"**Not the report's recipe.** Preset `{preset}` changes the recipe as listed below, to fit its budget; the report's own "
+            "recipe is `mnist-course reproduce --preset paper`, which needs a CUDA GPU "
+            "(`results/reproduce-paper-h200` in the course repository holds a measured run).", ""]
+
 def report_md(results: dict, preset: str, limit: dict | None, machine: dict, sweeps: Path | None = None) -> str:
     "The text of report.md, from the results' metrics alone."
     rows = [f"| {m} test accuracy | {REPORT[m]['test_acc']:.2%} | {r['eval']['test_acc']:.2%} | {_diff_line(m, r['eval']['test_acc'])} |"
@@ -87,7 +94,7 @@ def report_md(results: dict, preset: str, limit: dict | None, machine: dict, swe
         f"# Reproduction of \"MNIST Handwritten Digits Recognition\" (preset `{preset}`)", "",
         "| | the report | this run | difference |", "|---|---|---|---|", *rows,
         f"| AUC | {REPORT_AUC} | {aucs} | see roc.png |", "",
-        "## What ran", "", recipe, "",
+        "## What ran", "", *_preset_note(preset), recipe, "",
         f"Evaluated on {machine['hardware']} (torch {machine['torch']}, Python {machine['python']})."
         + (f" **Reduced for testing:** {limit}; the test accuracy is on the first {limit.get('eval_subset')} test images only." if limit else ""),
         "", *(explain_difference(sweeps) if sweeps else []), "## Figures", "", *[f"![{m}](curves-{m}.png)" for m in results], "", "![ROC](roc.png)", ""])

@@ -102,7 +102,9 @@ SWEEPS = {
         "(a) the course's reading": variant(model="baseline"),
         "(b) the split, no augmentation, 20 passes": variant(model="baseline", augment=False, samples_per_epoch=0),
         "(c) double softmax, as (a)": variant(model="baseline", softmax_loss=True),
-        "(c) double softmax, as (b)": variant(model="baseline", softmax_loss=True, augment=False, samples_per_epoch=0)}}),
+        "(c) double softmax, as (b)": variant(model="baseline", softmax_loss=True, augment=False, samples_per_epoch=0),
+        "(d) pixels in [0, 1], as (a)": variant(model="baseline", inputs="unit"),
+        "(d) pixels in [0, 1], as (b)": variant(model="baseline", inputs="unit", augment=False, samples_per_epoch=0)}}),
     "detective-resnet34": dict(title="Which reading of the report's recipe gives the ResNet34's 99.45%?", budget={}, target=0.9945,
                                views={"readings": {
         "(a) as written: SGD at 0.001": variant(), "(b) SGD, momentum 0.9": variant(momentum=0.9),

@@ -158,7 +158,7 @@ def test_ddp_two_processes_gloo(source, tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     m = json.loads((out / "metrics.json").read_text())
-    assert m["processes"] == 2 and m["epochs"] == 2
+    assert m["runtime"]["processes"] == 2 and m["epochs"] == 2
     assert r.stdout.count("test accuracy") == 1  # only rank 0 reports
 
 

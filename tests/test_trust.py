@@ -10,7 +10,8 @@ import torch
 from command import SCRIPT, mnist_course as cli
 from mnist_course.checkpoint import build_model, latest_checkpoint, save_checkpoint
 from mnist_course.evaluate import evaluate_run
-from mnist_course.train import TrainingError, describe_cuts, fit, make_config
+from mnist_course.machine import cpu_bf16_fast
+from mnist_course.train import TrainingError, describe_cuts, fit, make_config, resolve_runtime
 
 TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
 
@@ -37,16 +38,18 @@ def test_torchrun_reproduce_has_one_writer_and_the_files_of_one_process(source, 
     res = json.loads((tmp_path / "two" / "results.json").read_text())
     for m in ("baseline", "resnet34"):
         train = json.loads((tmp_path / "two" / m / "metrics.json").read_text())
-        assert train["runtime"]["processes"] == 2 and train["test_acc"] == res["models"][m]["test_acc"]
+        tested = json.loads((tmp_path / "two" / m / "evaluation" / "metrics.json").read_text())
+        assert train["runtime"]["processes"] == 2 and train["test_acc"] is None  # tested once, by the evaluation
+        assert tested["test_acc"] == res["models"][m]["test_acc"]
 
 
 def test_torchrun_sweep_writes_each_run_once(source, tmp_path):
-    "The sweep engine under torchrun (the baseline's detective sweep: four small networks): one writer, one summary."
+    "The sweep engine under torchrun (the baseline's detective sweep: six small networks): one writer, one summary."
     r = torchrun("sweep", "detective-baseline", "--tiny", "--seeds", "0", "--out", tmp_path / "sw", tmp_path=tmp_path, source=source)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("wrote detective-baseline.json") == 1
     runs = sorted(p.name for p in (tmp_path / "sw").glob("*-seed0.json"))
-    assert len(runs) == 4 and not list((tmp_path / "sw").glob(".*tmp"))
+    assert len(runs) == 6 and not list((tmp_path / "sw").glob(".*tmp"))
     assert all(json.loads((tmp_path / "sw" / n).read_text())["numerics"].endswith("2 processes on cpu") for n in runs)
 
 
@@ -58,10 +61,12 @@ def test_one_test_accuracy_per_run(mnist, tmp_path):
 
 
 def test_metrics_record_how_the_run_executed(mnist):
-    m = fit(make_config("baseline", **TINY, device="cpu"), mnist)
+    m = fit(make_config("baseline", **TINY, device="cpu", bf16=False, channels_last=False), mnist)
     assert m["runtime"] == dict(device="cpu", bf16=False, channels_last=False, graph=False, aug_chunk=0, compile=False,
                                 data_on_device=True, processes=1)
     assert m["numerics"] == "fp32, eager; 1 process on cpu"
+    on_cpu = resolve_runtime(make_config("baseline", device="cpu"))  # the CPU's defaults: NHWC, and bf16 where it has the units
+    assert on_cpu.channels_last and on_cpu.bf16 == cpu_bf16_fast()
     assert describe_cuts(make_config("baseline", device="cpu", bf16=True)) == "the report's recipe"  # how, not what
 
 
