@@ -294,12 +294,12 @@ def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | No
     "Train `cfg.model` with `cfg`'s recipe; checkpoint into `out`; test it unless `test=False` (a caller that evaluates itself); returns the run's metrics and history."
     with distributed() as (rank, world):
         rt = resolve_runtime(cfg, rank, world)
-        stream, val, test = _data(cfg, data or load_mnist(), rt)
+        stream, val, test_set = _data(cfg, data or load_mnist(), rt)
         net, model = _model(cfg, rt)
         opt = make_optimizer(cfg, net.parameters(), rt.device)
         out = Path(out) if out else None
         start, history = _resume(out, resume, cfg, net, opt, rt)
-        run = _Run(cfg, rt, net, opt, TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph), stream, val, test, out)
+        run = _Run(cfg, rt, net, opt, TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph), stream, val, test_set, out)
         return _train(run, start, history, progress, on_epoch, test)
 
 def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch, test: bool = True) -> dict:

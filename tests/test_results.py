@@ -30,3 +30,18 @@ def test_readme_speed_figures_are_the_h200_run():
         assert json.loads((PAPER / m / "metrics.json").read_text())["runtime"]["graph"] is True
     accs = {m: res["models"][m]["test_acc"] for m in ("baseline", "resnet34")}
     assert f"baseline {accs['baseline']:.2%}, ResNet34 {accs['resnet34']:.2%}" in readme
+
+
+def test_readme_quotes_the_cpu_make_run_as_it_ran():
+    "The quick preset from a fresh clone on two CPU cores: above the targets, inside 10 minutes, quoted as measured."
+    quick = ROOT / "results/reproduce-quick-cpu"
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    res = json.loads((quick / "results.json").read_text())
+    assert res["preset"] == "quick" and res["limit"] is None and "(2 cores)" in res["machine"]["hardware"]
+    accs = {m: res["models"][m]["test_acc"] for m in ("baseline", "resnet34")}
+    assert accs["baseline"] >= 0.99 and accs["resnet34"] >= 0.96, accs
+    assert all(json.loads((quick / m / "evaluation/metrics.json").read_text())["test_images"] == 10_000 for m in accs)
+    real = next(l for l in (quick / "make-run.log").read_text().splitlines() if l.startswith("real"))
+    minutes, seconds = real.split()[1].rstrip("s").split("m")
+    assert int(minutes) * 60 + float(seconds) <= 600
+    assert f"took {minutes} min {float(seconds):.0f} s: baseline {accs['baseline']:.2%}, ResNet34 {accs['resnet34']:.2%}" in readme
