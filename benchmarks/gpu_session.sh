@@ -18,8 +18,11 @@
 #   sweeps      the GPU sweeps of issue 13 (`mnist-course sweep NAME`; default detective-resnet34 and
 #               ablation-full; the baseline's detective sweep is CPU-sized; SWEEP_NAMES picks), resumed from results/sweeps/NAME:
 #               each finished run leaves its JSON at once, so a stage cut short keeps every finished run
+#   beyond      issue 14 (lesson 10): `train --preset fast`, 5 seeds of each network, then each network's ensemble of
+#               the 5, without and with TTA (`evaluate RUN... --tta N`); finished runs are resumed (the baseline's
+#               weights come back; the ResNet34's cannot, so its ensemble is evaluated in the same call)
 # TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
-# STAGES picks stages (default: "tests sweeps": tests, reproduce, features, augment and compile ran on an H200 and
+# STAGES picks stages (default: "tests beyond sweeps": tests, reproduce, features, augment and compile ran on an H200 and
 # are committed in results/; results/ablation-h100 holds the ablation at its budget);
 # BUDGET (s, default 540) caps the whole script: each stage's limit shrinks to what is left. Runs carried in
 # .device/reproduce and .device/ablation (unpacked from an earlier results.tgz) are reused where complete:
@@ -34,11 +37,11 @@ export PYTHONPATH=$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 mkdir -p "$WORK/bin"
 printf '#!/bin/sh\nexec python3 -c "import sys; from mnist_course.cli import main; sys.exit(main(sys.argv[1:]))" "$@"\n' > "$WORK/bin/mnist-course"
 chmod +x "$WORK/bin/mnist-course"; export PATH=$WORK/bin:$PATH
-START=$(date +%s); BUDGET=${BUDGET:-540}; STAGES=${STAGES:-"tests sweeps"}
+START=$(date +%s); BUDGET=${BUDGET:-540}; STAGES=${STAGES:-"tests beyond sweeps"}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 limit() { local left=$(( BUDGET - ($(date +%s) - START) - 5 )); echo $(( $1 < left ? $1 : (left > 1 ? left : 1) )); }
-for d in reproduce ablation; do [ -d ".device/$d" ] && rm -rf "$WORK/$d" && cp -r ".device/$d" "$WORK/"; done
-pack() { tar -czf "$OUT/results.tgz" -C "$WORK" --exclude='*resnet34*.safetensors' --exclude='bin' . ; }  # ResNet weights: 89 MB
+for d in reproduce ablation beyond; do [ -d ".device/$d" ] && rm -rf "$WORK/$d" && cp -r ".device/$d" "$WORK/"; done
+pack() { tar -czf "$OUT/results.tgz" -C "$WORK" --exclude='*resnet34*.safetensors' --exclude='*resnet34*/checkpoints' --exclude='bin' . ; }  # ResNet weights and momentum: 89 MB each
 stamp() { echo "== $(date -u +%T) $*"; }
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
@@ -100,7 +103,27 @@ echo "ablation: $(( $(date +%s) - t0 )) s wall for 3 seeds side by side" | tee -
 tail -n 3 "$WORK"/ablation-seed*.log >> "$OUT/ablation.log"
 pack
 fi
-# 7. the sweeps of issue 13, resumed from what earlier sessions committed (results/sweeps/NAME)
+# 7. beyond the report (issue 14): the fast preset over 5 seeds, then each network's ensemble, without and with TTA
+if has beyond; then
+  if [ "$TINY" = 1 ]; then F="--epochs 1 --samples-per-epoch 500 --eval-subset 200"; SEEDS="0 1"; V=2; M="baseline"  # a CPU: the path only
+  else F=""; SEEDS="0 1 2 3 4"; V=${TTA_VIEWS:-8}; M="baseline resnet34"; fi
+  mkdir -p "$WORK/beyond"
+  for m in $M; do for s in $SEEDS; do
+    stamp "beyond: $m, preset fast, seed $s"
+    timeout $(limit 90) mnist-course train --model $m --preset fast --seed $s $F --resume --out "$WORK/beyond/$m-seed$s" > "$WORK/beyond/$m-seed$s.log" 2>&1
+    tail -n 1 "$WORK/beyond/$m-seed$s.log"
+  done; done
+  for m in $M; do
+    runs=$(for s in $SEEDS; do echo "$WORK/beyond/$m-seed$s"; done)
+    stamp "beyond: $m ensemble"
+    { timeout $(limit 120) mnist-course evaluate $runs --out "$WORK/beyond/$m-ensemble"
+      timeout $(limit 180) mnist-course evaluate $runs --tta $V --out "$WORK/beyond/$m-ensemble-tta$V"; } >> "$OUT/beyond.log" 2>&1
+  done
+  cat "$OUT/beyond.log"
+  pack
+fi
+
+# 8. the sweeps of issue 13, resumed from what earlier sessions committed (results/sweeps/NAME)
 if has sweeps; then
 for S in ${SWEEP_NAMES:-detective-resnet34 ablation-full}; do
   stamp "sweep $S"

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_model
 from .data import MnistDataError, input_transform, load_mnist, split_train_val
+from .ensemble import evaluate_ensemble
 from .evaluate import evaluate_run
 from .machine import is_lead
 from .reproduce import pick_preset, reproduce
@@ -97,11 +98,20 @@ def cmd_predict(args) -> int:
 
 # %% ../nbs/90_cli.ipynb #bc98039a
 def cmd_evaluate(args) -> None:
-    "Evaluate a checkpoint on the test set; write metrics.json and figures."
-    m = evaluate_run(args.checkpoint, load_mnist(args.source, args.root), out=args.out, device=args.device)
-    out = args.out or f"{args.checkpoint}/evaluation"
-    print(f"{m['config']['model']} (epoch {m['epoch']}): test accuracy {m['test_acc']:.4f} ({m['errors']} errors), "
-          f"AUC micro {m['auc_micro']:.6f} macro {m['auc_macro']:.6f}, ECE {m['ece']:.4f}")
+    "Evaluate a checkpoint on the test set, or (several, or --tta) an ensemble; write metrics.json and figures."
+    ds = load_mnist(args.source, args.root)
+    if len(args.checkpoint) == 1 and not args.tta:
+        m = evaluate_run(args.checkpoint[0], ds, out=args.out, device=args.device)
+        out = args.out or f"{args.checkpoint[0]}/evaluation"
+        print(f"{m['config']['model']} (epoch {m['epoch']}): test accuracy {m['test_acc']:.4f} ({m['errors']} errors), "
+              f"AUC micro {m['auc_micro']:.6f} macro {m['auc_macro']:.6f}, ECE {m['ece']:.4f}")
+    else:
+        if len(args.checkpoint) > 1 and not args.out: raise ValueError("an ensemble of several runs needs --out DIR for its files")
+        m = evaluate_ensemble(args.checkpoint, ds, out=args.out, device=args.device, views=args.tta, seed=args.seed)
+        out = args.out or f"{args.checkpoint[0]}/evaluation-tta{args.tta}"
+        print(f"ensemble of {len(args.checkpoint)}{f', TTA {args.tta} views' if args.tta else ''}: test accuracy {m['test_acc']:.4f} "
+              f"({m['errors']} errors); members alone {', '.join(f'{a:.4f}' for a in m['member_acc'])}; "
+              f"first k averaged {', '.join(f'{a:.4f}' for a in m['members_curve'])}")
     print(f"wrote metrics.json and {', '.join(m['figures'])} to {out}")
 
 # %% ../nbs/90_cli.ipynb #1fcff155
@@ -157,7 +167,10 @@ def make_parser() -> argparse.ArgumentParser:
     pr.add_argument("images", metavar="IMAGE", nargs="+")
     pr.set_defaults(func=cmd_predict)
     ev = sub.add_parser("evaluate", help="test-set accuracy, ROC/AUC, confusion, calibration and figures for a checkpoint")
-    ev.add_argument("checkpoint", metavar="CHECKPOINT", help="a run folder (--out of train) or a checkpoint folder")
+    ev.add_argument("checkpoint", metavar="CHECKPOINT", nargs="+",
+                    help="a run folder (--out of train) or a checkpoint folder; several: their ensemble (lesson 10)")
+    ev.add_argument("--tta", type=int, default=0, metavar="N", help="average N Keras-style augmented views of each test image too (default: 0)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the TTA views (default: 0)")
     ev.add_argument("--out", metavar="DIR", help="where metrics.json and the figures go (default: CHECKPOINT/evaluation)")
     ev.add_argument("--device", help="cuda, mps or cpu (default: fastest present)")
     _add_data_options(ev)

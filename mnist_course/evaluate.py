@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['test_probabilities', 'roc_per_class', 'plot_roc', 'plot_roc_side_by_side', 'plot_confusion', 'per_class_scores',
-           'reliability', 'plot_calibration', 'plot_errors', 'evaluate_run']
+           'reliability', 'plot_calibration', 'plot_errors', 'checkpoint_probabilities', 'write_evaluation',
+           'evaluate_run', 'coverage', 'plot_coverage']
 
 # %% ../nbs/06_evaluation.ipynb #08aaafea
 import json
@@ -17,6 +18,7 @@ import seaborn as sns
 import torch
 from sklearn.metrics import auc, confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
 
+from .augment import random_affine
 from .checkpoint import load_model
 from .data import DeviceLoader, Mnist, input_transform, load_mnist, normalize
 from .machine import describe_machine, named_hardware, pick_device
@@ -24,11 +26,15 @@ from .step import EVAL_BS, eval_logits
 
 # %% ../nbs/06_evaluation.ipynb #b560f972
 def test_probabilities(model: torch.nn.Module, x: torch.Tensor, bs: int = EVAL_BS, channels_last: bool = False,
-                       tfm=normalize) -> np.ndarray:
-    "Class probabilities (N, 10) of `model` for uint8 images `x` (N, 28, 28), scaled by `tfm`: the softmax of lesson 05c's `eval_logits`, float64 on the CPU."
+                       tfm=normalize, views: int = 0, seed: int = 0) -> np.ndarray:
+    """Class probabilities (N, 10) of `model` for uint8 images `x` (N, 28, 28), scaled by `tfm`: the softmax of lesson 05c's
+    `eval_logits`, float64 on the CPU. `views` > 0 averages in that many Keras-style random copies of each image (test-time augmentation, from `seed`)."""
     dev = next(model.parameters()).device
-    logits, _ = eval_logits(model, DeviceLoader(x.to(dev), torch.zeros(len(x), device=dev), bs=bs, tfm=tfm), channels_last)
-    return logits.softmax(1).double().cpu().numpy()
+    loader = DeviceLoader(x.to(dev), torch.zeros(len(x), device=dev), bs=bs, tfm=tfm)
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    warped = lambda: ((random_affine(xb, gen), yb) for xb, yb in loader)  # lesson 02's transform, a fresh draw per view
+    probs = [eval_logits(model, warped() if v else loader, channels_last)[0].softmax(1).double() for v in range(views + 1)]
+    return torch.stack(probs).mean(0).cpu().numpy()
 
 # %% ../nbs/06_evaluation.ipynb #a94c778e
 def roc_per_class(y: np.ndarray, probs: np.ndarray) -> dict:
@@ -134,22 +140,56 @@ def _figures(name, x, y, probs, out: Path) -> list[str]:
     return list(figs)
 
 # %% ../nbs/06_evaluation.ipynb #33ffacac
+def checkpoint_probabilities(path: str | os.PathLike, x: torch.Tensor, device: str | torch.device | None = None,
+                             views: int = 0, seed: int = 0) -> tuple[np.ndarray, dict]:
+    "(test probabilities, checkpoint state) of the run at `path` for uint8 images `x`, fed as the run fed itself (layout, pixel scaling)."
+    model, state = load_model(path, pick_device(None if device is None else str(device)))
+    layout = state.get("runtime", {}).get("channels_last", False)  # as the run tested itself
+    tfm = input_transform(state["config"].get("inputs", "standardize"))  # the run's pixel scaling (lesson 01)
+    model = model.to(memory_format=torch.channels_last) if layout else model
+    return test_probabilities(model, x, channels_last=layout, tfm=tfm, views=views, seed=seed), state
+
+def write_evaluation(out: str | os.PathLike, name: str, x: torch.Tensor, y: np.ndarray, probs: np.ndarray, **record) -> dict:
+    "Write `probs` and `y` as .npy, metrics.json (`record`, then the summary) and the figures into `out`; returns the metrics."
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "probabilities.npy", probs.astype(np.float32)); np.save(out / "labels.npy", y)
+    metrics = dict(**record, test_images=len(y), **_summary(y, probs))
+    metrics["figures"] = _figures(name, x, y, probs, out)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
+
 def evaluate_run(path: str | os.PathLike, data: Mnist | None = None, out: str | os.PathLike | None = None,
                  device: str | None = None, name: str | None = None, test_subset: int | None = None) -> dict:
     "Evaluate the checkpoint at `path` on the test set (or its first `test_subset` images); write metrics.json and figures to `out`."
-    dev = pick_device(device)
-    model, state = load_model(path, dev)
     ds = data or load_mnist()
     x, y = ds.test_x[:test_subset or None], ds.test_y[:test_subset or None].numpy()
-    layout = state.get("runtime", {}).get("channels_last", False)  # as the run tested itself
-    tfm = input_transform(state["config"].get("inputs", "standardize"))  # the run's pixel scaling (lesson 01)
-    probs = test_probabilities(model.to(memory_format=torch.channels_last) if layout else model, x, channels_last=layout, tfm=tfm)
-    out = Path(out) if out else Path(path) / "evaluation"
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "probabilities.npy", probs.astype(np.float32)); np.save(out / "labels.npy", y)
-    hist = state.get("history", [])
-    metrics = dict(checkpoint=str(path), epoch=state.get("epoch"), config=state.get("config"), test_images=len(y), **_summary(y, probs),
-                   trained_on=named_hardware(hist), evaluated_on=describe_machine(dev))
-    metrics["figures"] = _figures(name or f"{state['config']['model']} ({Path(path).name})", x, y, probs, out)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    return metrics
+    probs, state = checkpoint_probabilities(path, x, device)
+    return write_evaluation(Path(out) if out else Path(path) / "evaluation", name or f"{state['config']['model']} ({Path(path).name})",
+                            x, y, probs, checkpoint=str(path), epoch=state.get("epoch"), config=state.get("config"),
+                            trained_on=named_hardware(state.get("history", [])), evaluated_on=describe_machine(pick_device(device)))
+
+# %% ../nbs/06_evaluation.ipynb #06a0b002
+def coverage(y: np.ndarray, probs: np.ndarray, abstain=(0, 0.001, 0.005, 0.01, 0.02, 0.05)) -> list[dict]:
+    "For each share `a` in `abstain`: abstain on the least confident `a` of the images; the confidence cut, the accuracy on the rest, errors left and avoided."
+    conf, wrong = probs.max(1), probs.argmax(1) != y
+    order = np.argsort(conf, kind="stable")  # least confident first
+    rows = []
+    for a in abstain:
+        k = int(round(a * len(y)))
+        kept = wrong[order[k:]]
+        rows.append(dict(abstain=a, below=float(conf[order[k - 1]]) if k else 0.0, accuracy=float(1 - kept.mean()),
+                         errors_left=int(kept.sum()), errors_avoided=float(1 - kept.sum() / max(int(wrong.sum()), 1))))
+    return rows
+
+def plot_coverage(y: np.ndarray, probs: dict, ax=None, most: float = 0.1):
+    "Accuracy on the answered images against the share answered (abstaining on the least confident), one line per model."
+    if ax is None: _, ax = plt.subplots(figsize=(6, 4))
+    for name, p in probs.items():
+        right = (p.argmax(1) == y)[np.argsort(-p.max(1), kind="stable")]  # most confident first
+        n = np.arange(1, len(y) + 1)
+        keep = n >= (1 - most) * len(y)
+        ax.plot(n[keep] / len(y), (np.cumsum(right) / n)[keep], label=name)
+    ax.set(xlabel="share of test images answered (the rest: 'not sure')", ylabel="accuracy on those answered",
+           title="accuracy against coverage"); ax.grid(alpha=0.3); ax.legend()
+    return ax

@@ -28,3 +28,17 @@ def test_data_bad_source_exits_1(tmp_path, make_source, expect):
 def test_usage_error_exits_2():
     r = run("data", "--seed", "x")
     assert r.returncode == 2 and "invalid int value" in r.stderr
+
+
+def test_evaluate_an_ensemble_with_tta(source, tmp_path, mnist):
+    "Two runs averaged, each over two augmented views: one line, the files of one evaluation; several runs need --out."
+    from mnist_course.train import fit, make_config
+    runs = [tmp_path / f"seed{s}" for s in (0, 1)]
+    for s, out in enumerate(runs):
+        fit(make_config("baseline", "fast", seed=s, epochs=1, samples_per_epoch=500, eval_subset=100), mnist, out=out)
+    r = run("evaluate", *runs, "--tta", "2", "--out", tmp_path / "ens", "--source", source, "--root", tmp_path / "root")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("ensemble of 2, TTA 2 views: test accuracy") and "first k averaged" in r.stdout
+    assert (tmp_path / "ens" / "metrics.json").exists() and (tmp_path / "ens" / "probabilities.npy").exists()
+    r = run("evaluate", *runs, "--source", source, "--root", tmp_path / "root")
+    assert r.returncode == 1 and "needs --out" in r.stderr
