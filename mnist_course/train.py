@@ -224,7 +224,8 @@ def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, op
                             "or choose another --out")
     st = load_state(ck)
     theirs, ours = {**dataclasses.asdict(TrainConfig()), **st["config"]}, dataclasses.asdict(cfg)  # fields added later: defaults
-    if diff := {k: (theirs.get(k), v) for k, v in ours.items() if k not in RUNTIME_FIELDS and theirs.get(k) != v}:
+    free = RUNTIME_FIELDS - ({"epochs"} if cfg.schedule != "constant" else set())  # one cycle is laid over all the epochs
+    if diff := {k: (theirs.get(k), v) for k, v in ours.items() if k not in free and theirs.get(k) != v}:
         raise TrainingError(f"{ck} was made with a different recipe {diff} (checkpoint, now); resume with the same "
                             "settings, or start a new run in another --out")
     was = st.get("runtime", {}).get("processes", rt.world)  # checkpoints from before the record: not checked

@@ -145,10 +145,11 @@ def test_chunked_stream_draws_the_same_distribution(monkeypatch, train_xy, devic
 
 # --- on a CUDA GPU (tests run on the device machine by benchmarks/gpu_session.sh) -------------------------------
 
-def cuda_step(model_name, graph, bf16=False, optimizer="sgd", **options):
+def cuda_step(model_name, graph, bf16=False, optimizer="sgd", recipe=None, **options):
     torch.manual_seed(0)
     net = build_model(model_name, **options).cuda()
-    opt = make_optimizer(make_config(model_name, momentum=0.9, optimizer=optimizer), net.parameters(), torch.device("cuda"))
+    cfg = make_config(model_name, **{"momentum": 0.9, "optimizer": optimizer, **(recipe or {})})
+    opt = make_optimizer(cfg, net.parameters(), torch.device("cuda"))
     return net, opt, TrainStep(net, opt, nn.CrossEntropyLoss(), bf16=bf16, graph=graph)
 
 
@@ -162,9 +163,9 @@ def exact_cuda():
 
 
 @cuda
-@pytest.mark.parametrize("model_name, options, optimizer", [("baseline", {}, "sgd"), ("resnet34", {"dropout": 0.0}, "sgd"),
-                                                        ("baseline", {}, "adam")])
-def test_cuda_graph_starts_from_eager_state_and_follows_it(exact_cuda, model_name, options, optimizer):
+@pytest.mark.parametrize("model_name, options, optimizer, recipe", [("baseline", {}, "sgd", None), ("resnet34", {"dropout": 0.0}, "sgd", None),
+                                                                ("baseline", {}, "adam", None), ("baseline", {}, "sgd", {"nesterov": True})])
+def test_cuda_graph_starts_from_eager_state_and_follows_it(exact_cuda, model_name, options, optimizer, recipe):
     "With deterministic kernels and no dropout the graph gives the eager weights to the bit."
     # Measured on an H200 (torch 2.11): with the defaults even two eager ResNet runs differ by 2e-2 after 6 steps
     # (cuDNN's non-deterministic backward, TF32), so this comparison is only exact under `exact_cuda`. With dropout,
@@ -173,8 +174,8 @@ def test_cuda_graph_starts_from_eager_state_and_follows_it(exact_cuda, model_nam
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.randn(100, 1, 28, 28, generator=gen).cuda(), torch.randint(10, (100,), generator=gen).cuda())
                for _ in range(6)]
-    eager, _, s_eager = cuda_step(model_name, False, optimizer=optimizer, **options)
-    graphed, opt, s_graph = cuda_step(model_name, True, optimizer=optimizer, **options)
+    eager, _, s_eager = cuda_step(model_name, False, optimizer=optimizer, recipe=recipe, **options)
+    graphed, opt, s_graph = cuda_step(model_name, True, optimizer=optimizer, recipe=recipe, **options)
     start = {k: v.clone() for k, v in graphed.state_dict().items()}
     s_graph.totals = torch.zeros(2, device="cuda")
     s_graph._capture(*batches[0])
@@ -206,3 +207,10 @@ def test_cuda_fit_uses_the_graph_and_learns(mnist):
     e = fit(make_config("baseline", epochs=1, samples_per_epoch=20_000, eval_subset=2_000, graph=False), mnist)
     assert e["runtime"]["graph"] is False
     assert abs(m["history"][0]["val_acc"] - e["history"][0]["val_acc"]) < 0.05, (m["history"], e["history"])
+
+
+@cuda
+def test_cuda_fast_preset_learns_under_the_graph(mnist):
+    "The course's recipe (Nesterov, one-cycle rate written before each replay, label smoothing) through the captured step."
+    m = fit(make_config("baseline", "fast", epochs=1, samples_per_epoch=20_000, eval_subset=2_000), mnist)
+    assert m["runtime"]["graph"] and m["history"][0]["val_acc"] > 0.9, m["history"]

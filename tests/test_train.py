@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from command import SCRIPT, mnist_course as cli
 from mnist_course.checkpoint import CheckpointError, build_model, latest_checkpoint, load_model, load_state, load_weights
-from mnist_course.train import TrainingError, fit, make_config
+from mnist_course.train import TrainingError, fit, lr_at, make_config
 
 TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
 NOT_TIMING = ("seconds", "images_per_s", "hardware")
@@ -193,3 +193,21 @@ def test_cli_model_options_bad_json_and_wrong_model(source, tmp_path):
     assert bad.returncode == 2 and "expected a JSON object" in bad.stderr
     wrong = cli("train", "--model", "baseline", "--out", tmp_path, "--source", source, "--model-options", '{"dropout": 0.5}')
     assert wrong.returncode == 1 and "baseline does not take the options" in wrong.stderr
+
+
+def test_one_cycle_rate_is_set_every_step_and_resumes_exactly(mnist, tmp_path):
+    "The course's recipe on a CPU: the last step ran at the schedule's last rate; a run resumed mid-cycle ends as an unbroken one."
+    cfg = make_config("baseline", "fast", epochs=2, samples_per_epoch=1_280, eval_subset=200)  # 10 steps of 128 an epoch
+    whole = fit(cfg, mnist, out=tmp_path / "whole")
+    lr = load_state(latest_checkpoint(tmp_path / "whole"))["optimizer"]["param_groups"][0]["lr"]
+    assert float(lr) == pytest.approx(lr_at(cfg, 19, 20)) and lr_at(cfg, 19, 20) < cfg.lr / 10
+
+    def crash_in_epoch_2(row):
+        if row["epoch"] == 2: raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): fit(cfg, mnist, out=tmp_path / "split", on_epoch=crash_in_epoch_2)
+    with pytest.raises(TrainingError, match="different recipe"):  # more epochs would stretch the cycle under the finished ones
+        fit(dataclasses.replace(cfg, epochs=3), mnist, out=tmp_path / "split", resume=True)
+    resumed = fit(cfg, mnist, out=tmp_path / "split", resume=True)
+    assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in whole["history"]]
+    a, b = (load_file(latest_checkpoint(tmp_path / d) / "model.safetensors") for d in ("whole", "split"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
