@@ -20,7 +20,8 @@
 #               each finished run leaves its JSON at once, so a stage cut short keeps every finished run
 #   beyond      issue 14 (lesson 10): `train --preset fast`, 5 seeds of each network, then each network's ensemble of
 #               the 5, without and with TTA (`evaluate RUN... --tta N`); finished runs are resumed (the baseline's
-#               weights come back; the ResNet34's cannot, so its ensemble is evaluated in the same call)
+#               weights come back; the ResNet34's cannot, so its ensemble is evaluated in the same call); commit
+#               results.tgz's beyond/ as results/beyond-GPU (e.g. beyond-h100): lesson 10's leaderboard reads it
 # TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
 # STAGES picks stages (default: "tests beyond sweeps": tests, reproduce, features, augment and compile ran on an H200 and
 # are committed in results/; results/ablation-h100 holds the ablation at its budget);

@@ -45,3 +45,8 @@ def test_readme_quotes_the_cpu_make_run_as_it_ran():
     minutes, seconds = real.split()[1].rstrip("s").split("m")
     assert int(minutes) * 60 + float(seconds) <= 600
     assert f"took {minutes} min {float(seconds):.0f} s: baseline {accs['baseline']:.2%}, ResNet34 {accs['resnet34']:.2%}" in readme
+
+
+def test_readme_leaderboard_is_read_from_the_committed_results():
+    from mnist_course.ensemble import leaderboard
+    assert leaderboard(ROOT / "results").replace(str(ROOT / "results"), "results") in (ROOT / "README.md").read_text()
