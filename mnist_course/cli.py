@@ -17,9 +17,9 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_model
-from .data import MnistDataError, input_transform, load_mnist, split_train_val
+from .data import MnistDataError, load_mnist, split_train_val
 from .ensemble import evaluate_ensemble
-from .evaluate import evaluate_run
+from .evaluate import evaluate_run, run_transform
 from .machine import is_lead
 from .reproduce import pick_preset, reproduce
 from .predict import predict_digits, read_image, to_mnist
@@ -86,7 +86,7 @@ def cmd_train(args) -> None:
 def cmd_predict(args) -> int:
     "Print the predicted digit and its probability for each image file."
     model, state = load_model(args.checkpoint)
-    tfm = input_transform(state["config"].get("inputs", "standardize"))  # as the model was trained
+    tfm = run_transform(state)  # as the model was trained
     failed = 0
     for path in args.images:
         try: digit = to_mnist(read_image(path), str(path))

@@ -309,21 +309,20 @@ def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch
     if writes: out.mkdir(parents=True, exist_ok=True); write_json(out / "config.json", dataclasses.asdict(cfg))
     show = (sys.stderr.isatty() if progress is None else progress) and run.rt.lead
     per_epoch = run.stream.n_per_epoch
-    bar = tqdm(total=cfg.epochs * per_epoch, initial=start * per_epoch, desc=cfg.model, unit="img", unit_scale=True,
-               disable=not show, leave=False, dynamic_ncols=True)
-    for epoch in range(start, cfg.epochs):
-        bar.set_postfix_str(f"epoch {epoch + 1}/{cfg.epochs}")
-        t = time.perf_counter()
-        row = _run_epoch(run, epoch, bar)
-        if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])): bar.close(); raise _diverged(row, out)
-        history.append(row)
-        left = (cfg.epochs - epoch - 1) * (time.perf_counter() - t)  # this epoch's pace, validation included
-        if on_epoch and run.rt.lead: on_epoch({**row, "model": cfg.model, "of": cfg.epochs, "left_s": round(left, 1)})
-        if writes:
-            save_checkpoint(out, epoch + 1, run.net, {"config": dataclasses.asdict(cfg), "optimizer": run.opt.state_dict(),
-                                                       "history": history, "runtime": run.rt.record()})
-            write_json(out / "history.json", history)
-    bar.close()
+    with tqdm(total=cfg.epochs * per_epoch, initial=start * per_epoch, desc=cfg.model, unit="img", unit_scale=True,
+              disable=not show, leave=False, dynamic_ncols=True) as bar:
+        for epoch in range(start, cfg.epochs):
+            bar.set_postfix_str(f"epoch {epoch + 1}/{cfg.epochs}")
+            t = time.perf_counter()
+            row = _run_epoch(run, epoch, bar)
+            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])): raise _diverged(row, out)
+            history.append(row)
+            left = (cfg.epochs - epoch - 1) * (time.perf_counter() - t)  # this epoch's pace, validation included
+            if on_epoch and run.rt.lead: on_epoch({**row, "model": cfg.model, "of": cfg.epochs, "left_s": round(left, 1)})
+            if writes:
+                save_checkpoint(out, epoch + 1, run.net, {"config": dataclasses.asdict(cfg), "optimizer": run.opt.state_dict(),
+                                                           "history": history, "runtime": run.rt.record()})
+                write_json(out / "history.json", history)
     return _finish(run, history, test)
 
 def _diverged(row: dict, out: Path | None) -> TrainingError:
