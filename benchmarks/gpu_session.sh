@@ -7,27 +7,33 @@
 # Then run on the device with carry [".device", ".whl"] and timeout_s 600 (BUDGET keeps the script inside it):
 #   bash benchmarks/gpu_session.sh
 # Stages, in this order, each with its own time limit, each leaving its results in $OUT as soon as it ends:
-#   tests       the CUDA tests (tests/test_step.py: captured step = eager step, learning rate followed, fit on CUDA;
-#               tests/test_trust.py: one test accuracy per run, records of how it ran; its torchrun tests are CPU-only)
+#   tests       the CUDA tests of tests/test_step.py (captured step = eager step for SGD, Nesterov and Adam, learning rate
+#               followed, fit on CUDA, the fast preset learning through the graph); TEST_MORE adds files (e.g.
+#               "tests/test_trust.py -k 'not torchrun'": one test accuracy per run, records of how it ran)
 #   reproduce   `mnist-course reproduce --preset paper`, alone on the GPU (targets: <= 150 s wall; ResNet34 <= 70 s
 #               and baseline <= 15 s of training)
 #   features    benchmarks/train.py --features: reference, then the course's pieces one at a time, both models
+#   engine      benchmarks/train.py --in-graph, ResNet34: from the graph in fp32, what bf16, channels_last and cuDNN
+#               autotuning each buy where the GPU sets the pace (issue 12)
 #   augment     the augmentation and loader benchmarks (per-sample torchvision vs the course's, on the GPU)
 #   compile     benchmarks/train.py --compile reduce-overhead: torch.compile's CUDA graphs beside the course's graph
 #   ablation    the ablation sweep of lesson 07, one process per seed side by side, then its summary
+#   beyond      issue 14 (lessons 10, 11, 04b): `train --preset fast`, 5 seeds of the ResNet34 (BEYOND_MODELS; the
+#               baseline is CPU-sized), their ensemble without and with TTA (`evaluate RUN... --tta N`), DenseNet121 with
+#               the fast preset (DENSE_SEEDS), a self-trained student of seeds 0-2 (`self-train TEACHER`), and the
+#               ensemble of the ResNet34s with the DenseNet121s; finished runs are resumed where their weights came back
+#               (the baseline's; the ResNet34's and DenseNet121's are too big, so their ensembles and students run in
+#               the same call as their training); commit results.tgz's beyond/ as results/beyond-GPU (e.g. beyond-h200):
+#               lessons 10 and 11 and the leaderboard read it
 #   sweeps      the GPU sweeps of issue 13 (`mnist-course sweep NAME`; default detective-resnet34 and
 #               ablation-full; the baseline's detective sweep is CPU-sized; SWEEP_NAMES picks), resumed from results/sweeps/NAME:
 #               each finished run leaves its JSON at once, so a stage cut short keeps every finished run
-#   beyond      issue 14 (lesson 10): `train --preset fast`, 5 seeds of each network, then each network's ensemble of
-#               the 5, without and with TTA (`evaluate RUN... --tta N`); finished runs are resumed (the baseline's
-#               weights come back; the ResNet34's cannot, so its ensemble is evaluated in the same call); commit
-#               results.tgz's beyond/ as results/beyond-GPU (e.g. beyond-h100): lesson 10's leaderboard reads it
 # TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
-# STAGES picks stages (default: "tests beyond sweeps": tests, reproduce, features, augment and compile ran on an H200 and
+# STAGES picks stages (default: "tests engine beyond sweeps": reproduce, features, augment and compile ran on an H200 and
 # are committed in results/; results/ablation-h100 holds the ablation at its budget);
 # BUDGET (s, default 540) caps the whole script: each stage's limit shrinks to what is left. Runs carried in
-# .device/reproduce and .device/ablation (unpacked from an earlier results.tgz) are reused where complete:
-# ablation runs, and reproduce runs whose weights came back (the baseline's; the ResNet34's 89 MB cannot).
+# .device/reproduce, .device/ablation and .device/beyond (unpacked from an earlier results.tgz) are reused where complete:
+# ablation runs, and runs whose weights came back (the baseline's).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 MNIST_COURSE_DATA=${MNIST_COURSE_DATA:-$PWD/.device/mnist}
 OUT=${OUT:-/tmp/gpu_out}; WORK=${WORK:-/tmp/gpu_work}; mkdir -p "$OUT" "$WORK"
@@ -38,11 +44,11 @@ export PYTHONPATH=$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 mkdir -p "$WORK/bin"
 printf '#!/bin/sh\nexec python3 -c "import sys; from mnist_course.cli import main; sys.exit(main(sys.argv[1:]))" "$@"\n' > "$WORK/bin/mnist-course"
 chmod +x "$WORK/bin/mnist-course"; export PATH=$WORK/bin:$PATH
-START=$(date +%s); BUDGET=${BUDGET:-540}; STAGES=${STAGES:-"tests beyond sweeps"}
+START=$(date +%s); BUDGET=${BUDGET:-540}; STAGES=${STAGES:-"tests engine beyond sweeps"}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 limit() { local left=$(( BUDGET - ($(date +%s) - START) - 5 )); echo $(( $1 < left ? $1 : (left > 1 ? left : 1) )); }
 for d in reproduce ablation beyond; do [ -d ".device/$d" ] && rm -rf "$WORK/$d" && cp -r ".device/$d" "$WORK/"; done
-pack() { tar -czf "$OUT/results.tgz" -C "$WORK" --exclude='*resnet34*.safetensors' --exclude='*resnet34*/checkpoints' --exclude='bin' . ; }  # ResNet weights and momentum: 89 MB each
+pack() { tar -czf "$OUT/results.tgz" -C "$WORK" --exclude='*resnet34*/checkpoints' --exclude='*densenet121*/checkpoints' --exclude='bin' . ; }  # weights and momentum: 89 MB (ResNet34), 28 MB (DenseNet121)
 stamp() { echo "== $(date -u +%T) $*"; }
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
@@ -53,7 +59,7 @@ cat "$OUT/machine.txt"
 # 1. the CUDA tests of the fast step (on a CPU they are skipped; the CPU tests of the same file run there too)
 if has tests; then
 stamp "tests"
-timeout $(limit 120) python3 -m pytest -q -p no:cacheprovider tests/test_step.py tests/test_trust.py -k "not torchrun" 2>&1 | tail -n 25 > "$OUT/tests.log"
+timeout $(limit 90) python3 -m pytest -q -p no:cacheprovider tests/test_step.py ${TEST_MORE:-} 2>&1 | tail -n 25 > "$OUT/tests.log"
 cat "$OUT/tests.log"
 fi
 
@@ -74,6 +80,14 @@ if has features; then
 stamp "features"
 timeout $(limit 150) python3 benchmarks/train.py --features $B > "$OUT/train-features.md" 2>&1
 cat "$OUT/train-features.md"
+fi
+
+# 3b. what bf16, channels_last and cuDNN autotuning buy inside the graph, where the GPU sets the pace (issue 12)
+if [ "$TINY" = 1 ]; then E="--repeats 1 --steps 4 --models baseline"; else E="--repeats 3 --steps 200 --workers 8 --models resnet34"; fi
+if has engine; then
+stamp "engine"
+timeout $(limit 80) python3 benchmarks/train.py --in-graph $E > "$OUT/train-in-graph.md" 2>&1
+cat "$OUT/train-in-graph.md"
 fi
 
 # 4. augmentation and loader on the GPU (owed since lesson 02)
@@ -104,22 +118,37 @@ echo "ablation: $(( $(date +%s) - t0 )) s wall for 3 seeds side by side" | tee -
 tail -n 3 "$WORK"/ablation-seed*.log >> "$OUT/ablation.log"
 pack
 fi
-# 7. beyond the report (issue 14): the fast preset over 5 seeds, then each network's ensemble, without and with TTA
+# 7. beyond the report (issue 14, lessons 10 and 11): the fast preset over 5 seeds, each network's ensemble without and with
+#    TTA, a self-trained student of seeds 0-2, then DenseNet121 (lesson 04b) and the ensemble with it
 if has beyond; then
-  if [ "$TINY" = 1 ]; then F="--epochs 1 --samples-per-epoch 500 --eval-subset 200"; SEEDS="0 1"; V=2; M="baseline"  # a CPU: the path only
-  else F=""; SEEDS="0 1 2 3 4"; V=${TTA_VIEWS:-8}; M="baseline resnet34"; fi
-  mkdir -p "$WORK/beyond"
-  for m in $M; do for s in $SEEDS; do
-    stamp "beyond: $m, preset fast, seed $s"
-    timeout $(limit 90) mnist-course train --model $m --preset fast --seed $s $F --resume --out "$WORK/beyond/$m-seed$s" > "$WORK/beyond/$m-seed$s.log" 2>&1
-    tail -n 1 "$WORK/beyond/$m-seed$s.log"
-  done; done
+  if [ "$TINY" = 1 ]; then F="--epochs 1 --samples-per-epoch 256 --eval-subset 200"; SEEDS="0 1"; STUDENTS="0"; V=2; M=baseline  # a CPU: the path only
+  else F=""; SEEDS="0 1 2 3 4"; STUDENTS=${STUDENTS:-"0 1 2"}; V=${TTA_VIEWS:-8}; M=${BEYOND_MODELS:-resnet34}; fi  # baseline: CPU-sized
+  D=${DENSE_SEEDS:-0}; B="$WORK/beyond"; mkdir -p "$B"
+  train() {  # MODEL SEED: the fast preset, resumed where a run came back whole
+    stamp "beyond: $1, preset fast, seed $2"
+    timeout $(limit 100) mnist-course train --model $1 --preset fast --seed $2 $F --resume --out "$B/$1-seed$2" > "$B/$1-seed$2.log" 2>&1
+    tail -n 1 "$B/$1-seed$2.log"; }
   for m in $M; do
-    runs=$(for s in $SEEDS; do echo "$WORK/beyond/$m-seed$s"; done)
-    stamp "beyond: $m ensemble"
-    { timeout $(limit 120) mnist-course evaluate $runs --out "$WORK/beyond/$m-ensemble"
-      timeout $(limit 180) mnist-course evaluate $runs --tta $V --out "$WORK/beyond/$m-ensemble-tta$V"; } >> "$OUT/beyond.log" 2>&1
+    for s in $SEEDS; do train $m $s; done
+    runs=$(for s in $SEEDS; do echo "$B/$m-seed$s"; done)
+    stamp "beyond: $m ensemble of $(echo $SEEDS | wc -w), without and with TTA ($V views)"
+    { timeout $(limit 60) mnist-course evaluate $runs --out "$B/$m-ensemble"
+      timeout $(limit 90) mnist-course evaluate $runs --tta $V --out "$B/$m-ensemble-tta$V"; } >> "$OUT/beyond.log" 2>&1
+    tail -n 2 "$OUT/beyond.log"; pack
   done
+  for s in $D; do train densenet121 $s; done; pack
+  for m in $M; do for s in $STUDENTS; do
+    stamp "beyond: $m, seed $s, self-trained on the validation pool its teacher labels"
+    timeout $(limit 100) mnist-course self-train "$B/$m-seed$s" --out "$B/$m-selftrain-seed$s" > "$B/$m-selftrain-seed$s.log" 2>&1
+    tail -n 1 "$B/$m-selftrain-seed$s.log"
+  done; done; pack
+  dense=$(for s in $D; do [ -f "$B/densenet121-seed$s/metrics.json" ] && echo "$B/densenet121-seed$s"; done)
+  m=${M%% *}  # the first network's seeds, with the DenseNet121s
+  if [ -n "$dense" ]; then
+    stamp "beyond: ensemble of the $m runs and the DenseNet121s, TTA $V views"
+    timeout $(limit 90) mnist-course evaluate $(for s in $SEEDS; do echo "$B/$m-seed$s"; done) $dense --tta $V \
+      --out "$B/$m-densenet121-ensemble-tta$V" >> "$OUT/beyond.log" 2>&1
+  fi
   cat "$OUT/beyond.log"
   pack
 fi

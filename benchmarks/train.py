@@ -7,11 +7,12 @@ course:    the dataset as one tensor on the device, Keras-style augmentation the
            captured as one CUDA graph (lesson 05c); --compile MODE adds a torch.compile row instead
            of the graph (mode reduce-overhead replays the model's kernels as CUDA graphs).
 --features adds the course's pieces one at a time, from the plain device pipeline to the default,
-so each row shows what one piece buys. Every row runs the same `TrainStep` (lesson 05c) at the
+so each row shows what one piece buys; --in-graph does the same from the CUDA graph in fp32 on,
+where the GPU, not the launches, sets the pace. Every row runs the same `TrainStep` (lesson 05c) at the
 report's batch size and plain SGD. Prints one table: the median over repeats, and the ratio to the
 reference pipeline of the same model.
 
-    python benchmarks/train.py [--models baseline resnet34] [--steps 200] [--repeats 3] [--features] [--compile MODE]
+    python benchmarks/train.py [--models baseline resnet34] [--steps 200] [--repeats 3] [--features | --in-graph] [--compile MODE]
 """
 import argparse
 import dataclasses
@@ -28,7 +29,7 @@ from mnist_course.augment import AugmentedStream
 from mnist_course.checkpoint import build_model
 from mnist_course.data import load_mnist, raw_dir, split_train_val
 from mnist_course.machine import describe_machine
-from mnist_course.step import TrainStep
+from mnist_course.step import TrainStep, cudnn_autotune
 from mnist_course.train import CUDA_AUG_CHUNK, loss_fn, make_config, make_optimizer, resolve_runtime, train_epoch
 
 
@@ -40,6 +41,10 @@ def reference_batches(args, train_idx, steps):
 
 def rate(model_name, batches_fn, rt, compile_mode=None) -> float:
     "Images/s of one pass of SGD steps over `batches_fn(steps)`, after a short warm-up pass (cuDNN, graph capture, compile)."
+    with cudnn_autotune(rt.cudnn_benchmark): return _rate(model_name, batches_fn, rt, compile_mode)
+
+
+def _rate(model_name, batches_fn, rt, compile_mode=None) -> float:
     torch.manual_seed(0)
     net = build_model(model_name).to(rt.device)
     if rt.channels_last: net = net.to(memory_format=torch.channels_last)
@@ -53,21 +58,23 @@ def rate(model_name, batches_fn, rt, compile_mode=None) -> float:
 
 
 WARMUP_STEPS = 10
-FEATURES = [("+ bf16 autocast", dict(bf16=True)), ("+ channels_last", dict(channels_last=True)),
+EAGER = ("data on device, per-batch warp, fp32, eager", {})
+FEATURES = [EAGER, ("+ bf16 autocast", dict(bf16=True)), ("+ channels_last", dict(channels_last=True)),
             (f"+ warp {CUDA_AUG_CHUNK:,} images at a time", dict(aug_chunk=CUDA_AUG_CHUNK)),
-            ("+ CUDA graph of the whole step (the default)", dict(graph=True))]
+            ("+ CUDA graph of the whole step", dict(graph=True)), ("+ cuDNN autotuning (the default)", dict(cudnn_benchmark=True))]
+IN_GRAPH = [(f"CUDA graph, warp {CUDA_AUG_CHUNK:,} at a time, fp32", dict(graph=True, aug_chunk=CUDA_AUG_CHUNK)),
+            *FEATURES[1:3], FEATURES[-1]]  # what bf16, channels_last and autotuning buy once the GPU sets the pace
 
 
 def pipelines(rt, args) -> list[tuple[str, object, str | None]]:
-    "(name, runtime, compile mode) of each course row: the default, or (--features) its pieces added one at a time."
-    if not args.features: rows = [("course (defaults on this device)", rt, None)]
-    else:
-        prt = dataclasses.replace(rt, bf16=False, channels_last=False, graph=False, aug_chunk=0)
-        rows = [("data on device, per-batch warp, fp32, eager", prt, None)]
-        for label, change in FEATURES:
-            if change.get("graph") and rt.device.type != "cuda": break   # graphs are CUDA's
-            prt = dataclasses.replace(prt, **change)
-            rows.append((label, prt, None))
+    "(name, runtime, compile mode) of each course row: the default, or its pieces added one at a time (--features, --in-graph)."
+    steps = FEATURES if args.features else IN_GRAPH if args.in_graph else []
+    rows, prt = [] if steps else [("course (defaults on this device)", rt, None)], dataclasses.replace(
+        rt, bf16=False, channels_last=False, graph=False, aug_chunk=0, cudnn_benchmark=False)
+    for label, change in steps:
+        if change.get("graph") and rt.device.type != "cuda": break   # graphs are CUDA's
+        prt = dataclasses.replace(prt, **change)
+        rows.append((label, prt, None))
     if args.compile:
         rows.append((f"torch.compile(mode={args.compile!r}) instead of the graph", dataclasses.replace(rt, graph=False), args.compile))
     return rows
@@ -81,6 +88,7 @@ def main():
     p.add_argument("--bs", type=int, default=100, help="batch size (default: the report's 100)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes for the reference")
     p.add_argument("--features", action="store_true", help="add the course's speed-ups one at a time, a row each")
+    p.add_argument("--in-graph", action="store_true", help="the same, from the CUDA graph in fp32 on: what each piece buys inside it")
     p.add_argument("--compile", choices=["default", "reduce-overhead", "max-autotune"],
                    help="add a row: the model under torch.compile with this mode, in place of the CUDA graph")
     args = p.parse_args()

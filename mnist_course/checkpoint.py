@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .baseline import BaselineCNN
+from .densenet import densenet121_mnist
 from .resnet import resnet34_mnist
 
 class CheckpointError(ValueError):
@@ -73,10 +74,10 @@ def load_weights(model: torch.nn.Module, ckpt: str | os.PathLike, arch: str) -> 
     return model
 
 # %% ../nbs/05a_checkpoints.ipynb #3a0e2617
-MODELS = {"baseline": BaselineCNN, "resnet34": resnet34_mnist}
+MODELS = {"baseline": BaselineCNN, "resnet34": resnet34_mnist, "densenet121": densenet121_mnist}  # lessons 03, 04, 04b
 
 def build_model(name: str, **options) -> nn.Module:
-    "A freshly initialised model by name ('baseline' or 'resnet34'), `options` passed to its builder."
+    "A freshly initialised model by name (a key of `MODELS`), `options` passed to its builder."
     if name not in MODELS: raise ValueError(f"unknown model {name!r}; choose from {list(MODELS)}")
     try: return MODELS[name](**options)
     except TypeError as e: raise ValueError(f"{name} does not take the options {options}: {e}") from e

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from .data import Mnist, load_mnist
-from .evaluate import checkpoint_probabilities, write_evaluation
+from .checkpoint import MODELS
+from .evaluate import checkpoint_probabilities, evaluation_dir, write_evaluation
 from .machine import describe_machine, named_hardware, pick_device
 from .reproduce import REPORT
 
@@ -37,7 +38,7 @@ def evaluate_ensemble(paths, data: Mnist | None = None, out: str | os.PathLike |
     x, y = ds.test_x[:test_subset or None], ds.test_y[:test_subset or None].numpy()
     members, states = member_probabilities(paths, x, device, views, seed)
     name = f"ensemble of {len(paths)}" + (f", TTA {views} views" if views else "")
-    out = Path(out) if out else Path(paths[0]) / f"evaluation-tta{views}"
+    out = Path(out) if out else evaluation_dir(paths[0], views)
     return write_evaluation(out, name, x, y, np.mean(members, axis=0), members=[str(p) for p in paths], views=views, seed=seed,
                             member_acc=[float((m.argmax(1) == y).mean()) for m in members], members_curve=members_curve(members, y),
                             configs=[s["config"] for s in states], trained_on=named_hardware([h for s in states for h in s.get("history", [])]),
@@ -59,19 +60,24 @@ def _reproductions(results: Path) -> list[dict]:
                              seconds=r["train_seconds"], where=r["trained_on"], source=f.parent.name))
     return rows
 
+def _seeds(folder: Path, model: str, kind: str, entry: str) -> list[dict]:
+    "One row for the runs `folder/{model}-{kind}seed*/` (mean and spread over their seeds), or none."
+    runs = [json.loads(f.read_text()) for f in sorted(folder.glob(f"{model}-{kind}seed*/metrics.json"))]
+    if not runs: return []
+    acc, std = _stats([r["test_acc"] for r in runs])
+    return [dict(model=model, entry=entry, acc=acc, std=std, n=len(runs), seconds=float(np.mean([r["train_seconds"] for r in runs])),
+                 where=named_hardware([h for r in runs for h in r["history"]]), source=folder.name)]
+
 def _beyond(results: Path) -> list[dict]:
     rows = []
     for folder in sorted(results.glob("beyond-*")):
-        for m in ("baseline", "resnet34"):
-            runs = [json.loads(f.read_text()) for f in sorted(folder.glob(f"{m}-seed*/metrics.json"))]
-            if runs:
-                acc, std = _stats([r["test_acc"] for r in runs])
-                rows.append(dict(model=m, entry="preset fast", acc=acc, std=std, n=len(runs), seconds=float(np.mean([r["train_seconds"] for r in runs])),
-                                 where=named_hardware([h for r in runs for h in r["history"]]), source=folder.name))
-            for f in sorted(folder.glob(f"{m}-ensemble*/metrics.json")):
-                e = json.loads(f.read_text())
-                rows.append(dict(model=m, entry=f"ensemble of {len(e['members'])}" + (f" + TTA {e['views']} views" if e["views"] else ""),
-                                 acc=e["test_acc"], std=None, n=1, seconds=None, where=e["trained_on"], source=folder.name))
+        for m in MODELS:
+            rows += _seeds(folder, m, "", "preset fast") + _seeds(folder, m, "selftrain-", "preset fast, self-trained (lesson 11)")
+        for f in sorted(folder.glob("*-ensemble*/metrics.json")):  # e.g. resnet34-ensemble-tta8, resnet34-densenet121-ensemble-tta8
+            e = json.loads(f.read_text())
+            rows.append(dict(model=f.parent.name.split("-ensemble")[0].replace("-", " + "), acc=e["test_acc"], std=None, n=1,
+                             entry=f"ensemble of {len(e['members'])}" + (f" + TTA {e['views']} views" if e["views"] else ""),
+                             seconds=None, where=e["trained_on"], source=folder.name))
     return rows
 
 def leaderboard(results: str | os.PathLike = "results") -> str:

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['test_probabilities', 'roc_per_class', 'plot_roc', 'plot_roc_side_by_side', 'plot_confusion', 'per_class_scores',
            'reliability', 'plot_calibration', 'plot_errors', 'run_transform', 'checkpoint_probabilities',
-           'write_evaluation', 'evaluate_run', 'coverage', 'plot_coverage']
+           'write_evaluation', 'evaluation_dir', 'evaluate_run', 'coverage', 'plot_coverage']
 
 # %% ../nbs/06_evaluation.ipynb #08aaafea
 import json
@@ -162,13 +162,17 @@ def write_evaluation(out: str | os.PathLike, name: str, x: torch.Tensor, y: np.n
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return metrics
 
+def evaluation_dir(path: str | os.PathLike, views: int = 0) -> Path:
+    "Where an evaluation of the run at `path` goes unless told: `evaluation/` in it, `evaluation-ttaN/` with N TTA views."
+    return Path(path) / (f"evaluation-tta{views}" if views else "evaluation")
+
 def evaluate_run(path: str | os.PathLike, data: Mnist | None = None, out: str | os.PathLike | None = None,
                  device: str | None = None, name: str | None = None, test_subset: int | None = None) -> dict:
     "Evaluate the checkpoint at `path` on the test set (or its first `test_subset` images); write metrics.json and figures to `out`."
     ds = data or load_mnist()
     x, y = ds.test_x[:test_subset or None], ds.test_y[:test_subset or None].numpy()
     probs, state = checkpoint_probabilities(path, x, device)
-    return write_evaluation(Path(out) if out else Path(path) / "evaluation", name or f"{state['config']['model']} ({Path(path).name})",
+    return write_evaluation(Path(out) if out else evaluation_dir(path), name or f"{state['config']['model']} ({Path(path).name})",
                             x, y, probs, checkpoint=str(path), epoch=state.get("epoch"), config=state.get("config"),
                             trained_on=named_hardware(state.get("history", [])), evaluated_on=describe_machine(pick_device(device)))
 

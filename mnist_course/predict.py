@@ -42,9 +42,10 @@ def to_mnist(grey: np.ndarray, name: str = "the image") -> torch.Tensor:
 
 # %% ../nbs/05b_predict.ipynb #268cfd49
 @torch.no_grad()
-def predict_digits(model: torch.nn.Module, digits: torch.Tensor, tfm=normalize) -> tuple[torch.Tensor, torch.Tensor]:
-    "(predicted digit, its probability) for uint8 MNIST-style `digits` (B, 28, 28), scaled by `tfm` as the model was trained (lesson 01)."
-    dev = next(model.parameters()).device
-    p = model.eval().predict_proba(tfm(digits.to(dev))).cpu()
+def predict_digits(model, digits: torch.Tensor, tfm=normalize) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted digit, its probability) for uint8 MNIST-style `digits` (B, 28, 28), scaled by `tfm` as the model was trained (lesson 01).
+    `model` may also be a list of (model, tfm) pairs: an ensemble, their probabilities averaged (lesson 10)."""
+    members = model if isinstance(model, (list, tuple)) else [(model, tfm)]
+    p = torch.stack([m.eval().predict_proba(t(digits.to(next(m.parameters()).device))).cpu() for m, t in members]).mean(0)
     conf, digit = p.max(1)
     return digit, conf

@@ -31,13 +31,13 @@ from .augment import AugmentedStream
 from .checkpoint import build_model, latest_checkpoint, load_state, load_weights, save_checkpoint
 from .data import DeviceLoader, Mnist, input_transform, load_mnist, split_train_val
 from .machine import cpu_bf16_fast, describe_machine, named_hardware, pick_device, process_rank
-from .step import EVAL_BS, TrainStep, eval_logits, lr_on_device, set_lr
+from .step import EVAL_BS, TrainStep, cudnn_autotune, eval_logits, lr_on_device, set_lr
 
 # %% ../nbs/05_training.ipynb #d16b90cf
 @dataclass
 class TrainConfig:
     "Every knob of a training run; the defaults are the report's recipe for ResNet34."
-    model: str = "resnet34"          # 'baseline' or 'resnet34'
+    model: str = "resnet34"          # 'baseline', 'resnet34' or 'densenet121' (lesson 04b; not in the report)
     model_options: dict = field(default_factory=dict)  # keywords for the model's builder; {}: the report's model
     epochs: int = 10                 # the report: 10 for ResNet34, 20 for the baseline
     bs: int = 100                    # batch size
@@ -65,19 +65,20 @@ class TrainConfig:
     compile: bool = False            # torch.compile the model
     graph: bool | None = None        # the whole step captured as one CUDA graph (lesson 05c); None: on for CUDA
     aug_chunk: int | None = None     # images augmented at once; None: 10,000 on CUDA, one batch elsewhere
+    cudnn_benchmark: bool | None = None  # cuDNN times each convolution's algorithms once and keeps the fastest; None: on for CUDA
 
 # %% ../nbs/05_training.ipynb #b97aa62d
-PAPER_EPOCHS = {"baseline": 20, "resnet34": 10}
+PAPER_EPOCHS = {"baseline": 20, "resnet34": 10, "densenet121": 10}  # densenet121 is not in the report: its ResNet34's recipe
 FAST = dict(bs=128, momentum=0.9, nesterov=True, lr=0.05, schedule="onecycle", label_smoothing=0.1)  # the course's recipe
 PRESETS = {  # what each preset changes from the report's recipe, per model
-    "paper": {"baseline": {}, "resnet34": {}},
-    "fast": {"baseline": dict(FAST, epochs=4), "resnet34": dict(FAST, epochs=4)},  # a GPU: seconds (lesson 10)
+    "paper": {m: {} for m in PAPER_EPOCHS},
+    "fast": {m: dict(FAST, epochs=4) for m in PAPER_EPOCHS},  # a GPU: seconds (lesson 10)
     "quick": {"baseline": dict(FAST, epochs=4, samples_per_epoch=60_000),  # 2 CPU cores: minutes (lesson 08)
-              "resnet34": dict(FAST, bs=64, epochs=4, samples_per_epoch=3_200, val_subset=500)},
+              **{m: dict(FAST, bs=64, epochs=4, samples_per_epoch=3_200, val_subset=500) for m in ("resnet34", "densenet121")}},
 }
 TINY = dict(epochs=1, samples_per_epoch=200, train_subset=1_000, eval_subset=200)  # seconds: the code path only, for tests
 
-EXECUTION_FIELDS = {"device", "data_on_device", "bf16", "channels_last", "compile", "graph", "aug_chunk"}  # how, not what
+EXECUTION_FIELDS = {"device", "data_on_device", "bf16", "channels_last", "compile", "graph", "aug_chunk", "cudnn_benchmark"}  # how, not what
 
 def make_config(model: str = "resnet34", preset: str = "paper", **overrides) -> TrainConfig:
     "The config of `preset` for `model`, with `overrides` applied."
@@ -130,6 +131,7 @@ class Runtime:
     aug_chunk: int = 0
     compile: bool = False
     data_on_device: bool = True
+    cudnn_benchmark: bool = False
     rank: int = 0
     world: int = 1
 
@@ -139,7 +141,8 @@ class Runtime:
     def record(self) -> dict:
         "How the run executes, for its records (metrics.json, checkpoints)."
         return {"device": str(self.device), "bf16": self.bf16, "channels_last": self.channels_last, "graph": self.graph,
-                "aug_chunk": self.aug_chunk, "compile": self.compile, "data_on_device": self.data_on_device, "processes": self.world}
+                "aug_chunk": self.aug_chunk, "compile": self.compile, "data_on_device": self.data_on_device, "cudnn_benchmark": self.cudnn_benchmark,
+                "processes": self.world}
 
 def resolve_runtime(cfg: TrainConfig, rank: int = 0, world: int = 1) -> Runtime:
     "The device (one GPU per process under torchrun) and which fast-path features are on."
@@ -155,13 +158,15 @@ def resolve_runtime(cfg: TrainConfig, rank: int = 0, world: int = 1) -> Runtime:
                       "each step runs eagerly", stacklevel=2)
         graph = False
     chunk = (CUDA_AUG_CHUNK if cuda else 0) if cfg.aug_chunk is None else cfg.aug_chunk
-    return Runtime(dev, on(cfg.bf16, cpu_bf16_fast()), on(cfg.channels_last, True), graph, chunk, cfg.compile, cfg.data_on_device, rank, world)
+    return Runtime(dev, on(cfg.bf16, cpu_bf16_fast()), on(cfg.channels_last, True), graph, chunk, cfg.compile, cfg.data_on_device,
+                   on(cfg.cudnn_benchmark), rank, world)
 
 def describe_runtime(record: dict) -> str:
     "A run's numerics and execution in words, e.g. 'bf16 autocast (fp32 weights), channels_last, CUDA graph; 1 process on cuda'."
     parts = ["bf16 autocast (fp32 weights)" if record["bf16"] else "fp32", *(["channels_last"] if record["channels_last"] else []),
              "CUDA graph" if record["graph"] else "torch.compile" if record.get("compile") else "eager",
              *([f"warp {record['aug_chunk']:,} images at a time"] if record["aug_chunk"] else []),
+             *(["cuDNN autotuned"] if record.get("cudnn_benchmark") else []),
              *(["data on the CPU, copied per batch"] if not record.get("data_on_device", True) else [])]
     n = record["processes"]
     return ", ".join(parts) + f"; {n} process{'es' if n > 1 else ''} on {record['device']}"
@@ -215,7 +220,7 @@ def write_json(path: Path, obj) -> None:
 RUNTIME_FIELDS = EXECUTION_FIELDS | {"epochs"}  # may change on resume
 
 # %% ../nbs/05_training.ipynb #41caa79f
-def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, opt, rt: Runtime) -> tuple[int, list]:
+def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, opt, rt: Runtime, extra: int = 0) -> tuple[int, list]:
     "Load the run in `out` into `net` and `opt` when resuming; returns (epochs done, history)."
     ck = latest_checkpoint(out) if out else None
     if ck is None: return 0, []
@@ -228,6 +233,9 @@ def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, op
     if diff := {k: (theirs.get(k), v) for k, v in ours.items() if k not in free and theirs.get(k) != v}:
         raise TrainingError(f"{ck} was made with a different recipe {diff} (checkpoint, now); resume with the same "
                             "settings, or start a new run in another --out")
+    if st.get("extra_images", 0) != extra:
+        raise TrainingError(f"{ck} was trained with {st.get('extra_images', 0)} images added to the split, this run adds {extra}: "
+                            "resume with the same added images (self-training: the same teacher and share kept)")
     was = st.get("runtime", {}).get("processes", rt.world)  # checkpoints from before the record: not checked
     if was != rt.world and st["epoch"] < cfg.epochs:  # a finished run is only re-tested: any number of processes
         raise TrainingError(f"{ck} was trained by {was} process(es), this run has {rt.world}: each process draws its own "
@@ -238,8 +246,8 @@ def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, op
     return st["epoch"], st["history"]
 
 # %% ../nbs/05_training.ipynb #b3358db5
-def _data(cfg: TrainConfig, ds: Mnist, rt: Runtime):
-    "The augmented training stream (this process's share), and the validation and test loaders."
+def _data(cfg: TrainConfig, ds: Mnist, rt: Runtime, extra=None):
+    "The augmented training stream (this process's share; `extra` (images, labels) added to the split), and the validation and test loaders."
     train_idx, val_idx = split_train_val(ds.train_y, cfg.val_frac, cfg.seed)
     if cfg.train_subset: train_idx = train_idx[:cfg.train_subset]
     test_idx = torch.arange(len(ds.test_y))
@@ -247,7 +255,9 @@ def _data(cfg: TrainConfig, ds: Mnist, rt: Runtime):
     if cfg.val_subset: val_idx = val_idx[:cfg.val_subset]
     where = rt.device if cfg.data_on_device else torch.device("cpu")
     per_epoch, tfm = cfg.samples_per_epoch or len(train_idx), input_transform(cfg.inputs)  # 0: each epoch one pass over the split
-    stream = AugmentedStream(ds.train_x[train_idx].to(where), ds.train_y[train_idx].to(where), n_per_epoch=per_epoch // rt.world,
+    x, y = ds.train_x[train_idx], ds.train_y[train_idx]
+    if extra is not None: x, y = torch.cat([x, extra[0]]), torch.cat([y, extra[1]])
+    stream = AugmentedStream(x.to(where), y.to(where), n_per_epoch=per_epoch // rt.world,
                              bs=cfg.bs, seed=cfg.seed, augment=cfg.augment, chunk=rt.aug_chunk, tfm=tfm)
     val = DeviceLoader(ds.train_x[val_idx].to(where), ds.train_y[val_idx].to(where), bs=EVAL_BS, tfm=tfm)
     test = DeviceLoader(ds.test_x[test_idx].to(where), ds.test_y[test_idx].to(where), bs=EVAL_BS, tfm=tfm)
@@ -289,19 +299,23 @@ class _Run:
     val: DeviceLoader
     test: DeviceLoader
     out: Path | None        # the run folder (None: not saving); only the lead process writes to it
+    extra: int = 0          # images added to the training split (self-training, lesson 11)
 
 def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | None = None, resume: bool = False,
-        progress: bool | None = None, on_epoch: Callable[[dict], None] | None = None, test: bool = True) -> dict:
-    "Train `cfg.model` with `cfg`'s recipe; checkpoint into `out`; test it unless `test=False` (a caller that evaluates itself); returns the run's metrics and history."
+        progress: bool | None = None, on_epoch: Callable[[dict], None] | None = None, test: bool = True, extra=None) -> dict:
+    """Train `cfg.model` with `cfg`'s recipe; checkpoint into `out`; test it unless `test=False` (a caller that evaluates itself);
+    returns the run's metrics and history. `extra`: (uint8 images (N, 28, 28), labels) added to the training split (lesson 11)."""
+    n_extra = 0 if extra is None else len(extra[1])
     with distributed() as (rank, world):
         rt = resolve_runtime(cfg, rank, world)
-        stream, val, test_set = _data(cfg, data or load_mnist(), rt)
-        net, model = _model(cfg, rt)
-        opt = make_optimizer(cfg, net.parameters(), rt.device)
-        out = Path(out) if out else None
-        start, history = _resume(out, resume, cfg, net, opt, rt)
-        run = _Run(cfg, rt, net, opt, TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph), stream, val, test_set, out)
-        return _train(run, start, history, progress, on_epoch, test)
+        with cudnn_autotune(rt.cudnn_benchmark):
+            stream, val, test_set = _data(cfg, data or load_mnist(), rt, extra)
+            net, model = _model(cfg, rt)
+            opt = make_optimizer(cfg, net.parameters(), rt.device)
+            out = Path(out) if out else None
+            start, history = _resume(out, resume, cfg, net, opt, rt, n_extra)
+            run = _Run(cfg, rt, net, opt, TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph), stream, val, test_set, out, n_extra)
+            return _train(run, start, history, progress, on_epoch, test)
 
 def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch, test: bool = True) -> dict:
     "Epochs `start`..`cfg.epochs` of `run`: train, validate, stop on divergence, checkpoint; then test."
@@ -321,7 +335,7 @@ def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch
             if on_epoch and run.rt.lead: on_epoch({**row, "model": cfg.model, "of": cfg.epochs, "left_s": round(left, 1)})
             if writes:
                 save_checkpoint(out, epoch + 1, run.net, {"config": dataclasses.asdict(cfg), "optimizer": run.opt.state_dict(),
-                                                           "history": history, "runtime": run.rt.record()})
+                                                           "history": history, "runtime": run.rt.record(), "extra_images": run.extra})
                 write_json(out / "history.json", history)
     return _finish(run, history, test)
 
@@ -356,7 +370,7 @@ def _finish(run: _Run, history: list, test: bool = True) -> dict:
     test_loss, test_acc = validate(run.net, run.test, rt) if test else (None, None)
     metrics = dict(model=cfg.model, test_loss=test_loss, test_acc=test_acc, epochs=len(history),
                    train_seconds=round(sum(r["seconds"] for r in history), 2), recipe=describe_cuts(cfg),
-                   numerics=describe_runtime(rt.record()), runtime=rt.record(), config=dataclasses.asdict(cfg),
+                   numerics=describe_runtime(rt.record()), runtime=rt.record(), config=dataclasses.asdict(cfg), extra_images=run.extra,
                    trained_on=named_hardware(history), machine=describe_machine(rt.device), history=history)
     if run.out and rt.lead: write_json(run.out / "metrics.json", metrics)
     return metrics

@@ -1,5 +1,7 @@
 "`mnist-course` as a user types it: counts on good data, one clear line and exit 1 on bad data."
 
+import json
+
 import pytest
 
 from command import mnist_course as run
@@ -42,3 +44,23 @@ def test_evaluate_an_ensemble_with_tta(source, tmp_path, mnist):
     assert (tmp_path / "ens" / "metrics.json").exists() and (tmp_path / "ens" / "probabilities.npy").exists()
     r = run("evaluate", *runs, "--source", source, "--root", tmp_path / "root")
     assert r.returncode == 1 and "needs --out" in r.stderr
+
+
+def test_self_train_and_predict_with_an_ensemble(source, tmp_path, mnist):
+    "A student of a teacher's recipe: the pool labelled, one line of result; then the two runs predict a digit together."
+    from PIL import Image
+    from mnist_course.train import fit, make_config
+    teacher = tmp_path / "teacher"
+    fit(make_config("baseline", "fast", epochs=1, samples_per_epoch=500, eval_subset=100), mnist, out=teacher)
+    data = ("--source", source, "--root", tmp_path / "root")
+    r = run("self-train", teacher, "--keep", "0.5", "--out", tmp_path / "student", *data)
+    assert r.returncode == 0, r.stderr
+    assert "pseudo-labelled 4,500 of 9,000 validation images" in r.stdout and "test accuracy" in r.stdout
+    m = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    assert m["extra_images"] == 4_500 and m["self_training"]["teachers"] == [str(teacher)]
+    assert m["config"] == json.loads((teacher / "config.json").read_text())  # the teacher's recipe, budget and seed
+    Image.fromarray(mnist.test_x[0].numpy()).save(tmp_path / "seven.png")
+    r = run("predict", teacher, tmp_path / "seven.png", "--ensemble", tmp_path / "student")
+    assert r.returncode == 0 and r.stdout.startswith(f"{tmp_path / 'seven.png'}: "), r.stderr
+    r = run("self-train", tmp_path / "nothing", "--out", tmp_path / "s2", *data)
+    assert r.returncode == 1 and "a teacher must be a trained run folder" in r.stderr

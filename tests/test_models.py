@@ -6,6 +6,7 @@ from torchvision import models
 
 from mnist_course.baseline import BaselineCNN
 from mnist_course.data import normalize
+from mnist_course.densenet import densenet, densenet121_mnist
 from mnist_course.resnet import resnet, resnet34_mnist
 
 FIGURE1 = [("Conv2d", (10, 28, 28), 100), ("ReLU", (10, 28, 28), 0), ("MaxPool2d", (10, 14, 14), 0),
@@ -157,7 +158,7 @@ def test_resnet34_mnist_is_all_four_and_takes_overrides(digits):
 
 # --- both models: training works, errors are clear, probabilities are probabilities ---------------
 
-MODELS = {"baseline": BaselineCNN, "resnet34_mnist": resnet34_mnist}
+MODELS = {"baseline": BaselineCNN, "resnet34_mnist": resnet34_mnist, "densenet121_mnist": densenet121_mnist}
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -189,3 +190,30 @@ def test_wrong_input_is_refused_clearly(name, bad, error, message):
 def test_baseline_wants_28x28_resnet_any_size():
     with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\), got \(2, 1, 32, 32\)"): BaselineCNN()(torch.zeros(2, 1, 32, 32))
     assert resnet(layers=(1, 1, 1, 1)).eval()(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+
+
+# --- DenseNet121 (lesson 04b): torchvision's with its defaults, the report's stem changes otherwise ---------------
+
+def test_densenet_defaults_are_torchvision_densenet121():
+    "Same names and shapes, same output for the same weights (on 64x64 digits: torchvision's stem cannot take 28x28)."
+    torch.manual_seed(0)
+    tv = models.densenet121(num_classes=10)
+    tv.features.conv0 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+    for m in tv.modules():
+        if isinstance(m, nn.BatchNorm2d): nn.init.normal_(m.running_mean, 0, 0.2); m.running_var.data.uniform_(0.5, 2)
+    ours = densenet()
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [(k, v.shape) for k, v in tv.state_dict().items()]
+    ours.load_state_dict(tv.state_dict())
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad(): torch.testing.assert_close(ours.eval()(x), tv.eval()(x))
+    with pytest.raises(RuntimeError, match="Output size is too small"), torch.no_grad(): tv(torch.randn(2, 1, 28, 28))
+
+
+def test_densenet121_mnist_keeps_the_digit_big():
+    "The report's stem changes (5x5/1/1 conv, pool stride 1): the last dense block sees 3x3 maps, only the stem's weights differ."
+    m = densenet121_mnist()
+    seen = outputs(m, torch.zeros(1, 1, 28, 28), {n: getattr(m.features, n) for n in ("conv0", "pool0", "denseblock4")})
+    assert [v[1] for v in seen.values()] == [(64, 26, 26), (64, 26, 26), (1024, 3, 3)]
+    n = lambda net: sum(p.numel() for p in net.parameters())
+    assert n(m) - n(densenet()) == 64 * (25 - 49)
+    assert m.in_chans == 1 and densenet(in_chans=3).in_chans == 3
