@@ -65,7 +65,7 @@ class TrainConfig:
     compile: bool = False            # torch.compile the model
     graph: bool | None = None        # the whole step captured as one CUDA graph (lesson 05c); None: on for CUDA
     aug_chunk: int | None = None     # images augmented at once; None: 10,000 on CUDA, one batch elsewhere
-    cudnn_benchmark: bool | None = None  # cuDNN times each convolution's algorithms once and keeps the fastest; None: on for CUDA
+    cudnn_benchmark: bool = False    # cuDNN times each convolution's algorithms once, keeps the fastest (no gain measured: lesson 05c)
 
 # %% ../nbs/05_training.ipynb #b97aa62d
 PAPER_EPOCHS = {"baseline": 20, "resnet34": 10, "densenet121": 10}  # densenet121 is not in the report: its ResNet34's recipe
@@ -159,7 +159,7 @@ def resolve_runtime(cfg: TrainConfig, rank: int = 0, world: int = 1) -> Runtime:
         graph = False
     chunk = (CUDA_AUG_CHUNK if cuda else 0) if cfg.aug_chunk is None else cfg.aug_chunk
     return Runtime(dev, on(cfg.bf16, cpu_bf16_fast()), on(cfg.channels_last, True), graph, chunk, cfg.compile, cfg.data_on_device,
-                   on(cfg.cudnn_benchmark), rank, world)
+                   bool(cfg.cudnn_benchmark), rank, world)  # None in the configs of runs made while it meant 'on for CUDA'
 
 def describe_runtime(record: dict) -> str:
     "A run's numerics and execution in words, e.g. 'bf16 autocast (fp32 weights), channels_last, CUDA graph; 1 process on cuda'."

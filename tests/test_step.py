@@ -214,3 +214,14 @@ def test_cuda_fast_preset_learns_under_the_graph(mnist):
     "The course's recipe (Nesterov, one-cycle rate written before each replay, label smoothing) through the captured step."
     m = fit(make_config("baseline", "fast", epochs=1, samples_per_epoch=20_000, eval_subset=2_000), mnist)
     assert m["runtime"]["graph"] and m["history"][0]["val_acc"] > 0.9, m["history"]
+
+
+def test_cudnn_autotuning_is_off_unless_asked_and_put_back(mnist):
+    "Off by default (no gain measured inside the graph), on when asked; runs recorded while None meant 'on for CUDA' read as off."
+    from mnist_course.train import TrainConfig, resolve_runtime
+    assert resolve_runtime(make_config("resnet34", device="cpu")).cudnn_benchmark is False
+    assert resolve_runtime(make_config("resnet34", device="cpu", cudnn_benchmark=True)).cudnn_benchmark is True
+    assert resolve_runtime(TrainConfig(device="cpu", cudnn_benchmark=None)).cudnn_benchmark is False
+    before = torch.backends.cudnn.benchmark
+    fit(make_config("baseline", device="cpu", cudnn_benchmark=not before, **{**TINY, "epochs": 1}), mnist, progress=False)
+    assert torch.backends.cudnn.benchmark == before
