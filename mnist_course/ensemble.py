@@ -61,11 +61,11 @@ def _reproductions(results: Path) -> list[dict]:
     return rows
 
 def _seeds(folder: Path, model: str, kind: str, entry: str) -> list[dict]:
-    "One row for the runs `folder/{model}-{kind}seed*/` (mean and spread over their seeds), or none."
+    "One row for the runs `folder/{model}-{kind}seed*/` (accuracy: mean and spread over their seeds; seconds: the median), or none."
     runs = [json.loads(f.read_text()) for f in sorted(folder.glob(f"{model}-{kind}seed*/metrics.json"))]
     if not runs: return []
     acc, std = _stats([r["test_acc"] for r in runs])
-    return [dict(model=model, entry=entry, acc=acc, std=std, n=len(runs), seconds=float(np.mean([r["train_seconds"] for r in runs])),
+    return [dict(model=model, entry=entry, acc=acc, std=std, n=len(runs), seconds=float(np.median([r["train_seconds"] for r in runs])),
                  where=named_hardware([h for r in runs for h in r["history"]]), source=folder.name)]
 
 def _beyond(results: Path) -> list[dict]:
@@ -83,7 +83,7 @@ def _beyond(results: Path) -> list[dict]:
 def leaderboard(results: str | os.PathLike = "results") -> str:
     "A markdown table of test accuracies from the committed results alone, the report's numbers first."
     results = Path(results)
-    lines = ["| model | what | test accuracy | seconds of training (per run) | trained on | from |", "|---|---|---|---|---|---|"]
+    lines = ["| model | what | test accuracy | seconds of training (median run) | trained on | from |", "|---|---|---|---|---|---|"]
     lines += [f"| {m} | the report | {r['test_acc']:.2%} | | a GPU (not named) | the report |" for m, r in REPORT.items()]
     for r in _reproductions(results) + _beyond(results):
         spread = f" ± {r['std']:.2%} ({r['n']} seeds)" if r["std"] is not None else ""

@@ -50,3 +50,22 @@ def test_readme_quotes_the_cpu_make_run_as_it_ran():
 def test_readme_leaderboard_is_read_from_the_committed_results():
     from mnist_course.ensemble import leaderboard
     assert leaderboard(ROOT / "results").replace(str(ROOT / "results"), "results") in (ROOT / "README.md").read_text()
+
+
+def test_beyond_runs_agree_with_themselves_and_the_readme():
+    "Each student has its teacher's recipe and seed; each ensemble's members are runs of its folder; the README quotes them."
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for folder, hardware in ((ROOT / "results/beyond-h200", "NVIDIA H200"), (ROOT / "results/beyond-cpu", "(2 cores)")):
+        for f in folder.glob("*-selftrain-seed*/metrics.json"):
+            student = json.loads(f.read_text())
+            teacher = json.loads((folder / f"{student['model']}-seed{student['config']['seed']}/metrics.json").read_text())
+            assert student["config"] == teacher["config"] and student["extra_images"] == student["self_training"]["pseudo_images"] > 0
+            assert hardware in student["machine"]["hardware"] and hardware in teacher["machine"]["hardware"]
+        for f in folder.glob("*ensemble*/metrics.json"):
+            e = json.loads(f.read_text())
+            accs = [json.loads((folder / Path(m).name / "metrics.json").read_text())["test_acc"] for m in e["members"]]
+            assert e["members_curve"][-1] == e["test_acc"] and len(accs) == len(e["member_acc"])
+            if not e["views"]: assert [round(a, 4) for a in e["member_acc"]] == [round(a, 4) for a in accs]  # same forward pass
+    fast = [json.loads((ROOT / f"results/beyond-h200/resnet34-seed{s}/metrics.json").read_text())["test_acc"] for s in range(5)]
+    tta = json.loads((ROOT / "results/beyond-h200/resnet34-ensemble-tta8/metrics.json").read_text())["test_acc"]
+    assert f"ResNet34 at {sum(fast) / 5:.2%} (5 seeds)" in readme and f"8 TTA views reach {tta:.2%}" in readme
