@@ -125,7 +125,7 @@ if has beyond; then
   if [ "$TINY" = 1 ]; then F="--epochs 1 --samples-per-epoch 256 --eval-subset 200"; SEEDS="0 1"; STUDENTS="0"; V=2; M=baseline  # a CPU: the path only
   else F=""; SEEDS="0 1 2 3 4"; STUDENTS=${STUDENTS:-"0 1 2"}; V=${TTA_VIEWS:-8}; M=${BEYOND_MODELS:-resnet34}; fi  # baseline: CPU-sized
   D=${DENSE_SEEDS:-0}; B="$WORK/beyond"; mkdir -p "$B"
-  train() {  # MODEL SEED: the fast preset, resumed where a run came back whole (DenseNet121: about 80 s on an H200)
+  train() {  # MODEL SEED: the fast preset, resumed where a run came back whole (DenseNet121: about 90 s on an H200)
     stamp "beyond: $1, preset fast, seed $2"
     timeout $(limit 150) mnist-course train --model $1 --preset fast --seed $2 $F --resume --out "$B/$1-seed$2" > "$B/$1-seed$2.log" 2>&1
     tail -n 1 "$B/$1-seed$2.log"; }
@@ -140,7 +140,7 @@ if has beyond; then
   for s in $D; do train densenet121 $s; done; pack
   for m in $M; do for s in $STUDENTS; do
     stamp "beyond: $m, seed $s, self-trained on the validation pool its teacher labels"
-    timeout $(limit 100) mnist-course self-train "$B/$m-seed$s" --out "$B/$m-selftrain-seed$s" > "$B/$m-selftrain-seed$s.log" 2>&1
+    timeout $(limit 100) mnist-course self-train "$B/$m-seed$s" --resume --out "$B/$m-selftrain-seed$s" > "$B/$m-selftrain-seed$s.log" 2>&1
     tail -n 1 "$B/$m-selftrain-seed$s.log"
   done; done; pack
   dense=$(for s in $D; do [ -f "$B/densenet121-seed$s/metrics.json" ] && echo "$B/densenet121-seed$s"; done)

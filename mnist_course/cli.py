@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .checkpoint import CheckpointError, load_model
+from .checkpoint import MODELS, CheckpointError, load_model
 from .data import MnistDataError, load_mnist, split_train_val
 from .ensemble import evaluate_ensemble
 from .evaluate import evaluate_run, evaluation_dir, run_transform
@@ -26,7 +26,7 @@ from .reproduce import pick_preset, reproduce
 from .predict import predict_digits, read_image, to_mnist
 from .selftrain import self_train, teacher_config
 from .sweep import SWEEPS, run_sweep, sweep_table, write_sweep
-from .train import PAPER_EPOCHS, PRESETS, TINY, TrainConfig, TrainingError, describe_cuts, fit, make_config
+from .train import PRESETS, TINY, TrainConfig, TrainingError, describe_cuts, fit, make_config
 
 # %% ../nbs/90_cli.ipynb #8fd9d801
 def _count_table(splits: dict) -> str:
@@ -167,7 +167,7 @@ def make_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
     d.set_defaults(func=cmd_data)
     t = sub.add_parser("train", help="train a model with the report's recipe (or a preset)")
-    t.add_argument("--model", choices=list(PAPER_EPOCHS), required=True, help="densenet121: lesson 04b, not in the report")
+    t.add_argument("--model", choices=list(MODELS), required=True, help="densenet121: lesson 04b, not in the report")
     t.add_argument("--preset", choices=list(PRESETS), default="paper", help="paper: the report's recipe; fast: the course's recipe, GPU seconds; quick: the course's recipe, CPU minutes")
     t.add_argument("--out", metavar="DIR", required=True, help="run folder: checkpoints, history, metrics")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -177,14 +177,15 @@ def make_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="classify image files (PNG/JPEG) with a trained checkpoint")
     pr.add_argument("checkpoint", metavar="CHECKPOINT", help="a run folder (--out of train) or a checkpoint folder")
     pr.add_argument("images", metavar="IMAGE", nargs="+")
-    pr.add_argument("--ensemble", metavar="RUN", nargs="+", default=[], help="more runs whose probabilities are averaged with CHECKPOINT's (lesson 10)")
+    pr.add_argument("--ensemble", metavar="RUN", action="append", default=[],
+                    help="another run whose probabilities are averaged with CHECKPOINT's; repeat for more (lesson 10)")
     pr.set_defaults(func=cmd_predict)
     ev = sub.add_parser("evaluate", help="test-set accuracy, ROC/AUC, confusion, calibration and figures for a checkpoint")
     ev.add_argument("checkpoint", metavar="CHECKPOINT", nargs="+",
                     help="a run folder (--out of train) or a checkpoint folder; several: their ensemble (lesson 10)")
     ev.add_argument("--tta", type=int, default=0, metavar="N", help="average N Keras-style augmented views of each test image too (default: 0)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the TTA views (default: 0)")
-    ev.add_argument("--out", metavar="DIR", help="where metrics.json and the figures go (default: CHECKPOINT/evaluation)")
+    ev.add_argument("--out", metavar="DIR", help="where metrics.json and the figures go (default: CHECKPOINT/evaluation, with --tta N: CHECKPOINT/evaluation-ttaN)")
     ev.add_argument("--device", help="cuda, mps or cpu (default: fastest present)")
     _add_data_options(ev)
     ev.set_defaults(func=cmd_evaluate)

@@ -72,10 +72,10 @@ def _beyond(results: Path) -> list[dict]:
     rows = []
     for folder in sorted(results.glob("beyond-*")):
         for m in MODELS:
-            rows += _seeds(folder, m, "", "preset fast") + _seeds(folder, m, "selftrain-", "preset fast, self-trained (lesson 11)")
+            rows += _seeds(folder, m, "", "preset fast") + _seeds(folder, m, "selftrain-", "preset fast, self-trained student (lesson 11: paired gain there; seconds: the student's)")
         for f in sorted(folder.glob("*-ensemble*/metrics.json")):  # e.g. resnet34-ensemble-tta8, resnet34-densenet121-ensemble-tta8
             e = json.loads(f.read_text())
-            rows.append(dict(model=f.parent.name.split("-ensemble")[0].replace("-", " + "), acc=e["test_acc"], std=None, n=1,
+            rows.append(dict(model=" + ".join(dict.fromkeys(c["model"] for c in e["configs"])), acc=e["test_acc"], std=None, n=1,
                              entry=f"ensemble of {len(e['members'])}" + (f" + TTA {e['views']} views" if e["views"] else ""),
                              seconds=None, where=e["trained_on"], source=folder.name))
     return rows

@@ -16,15 +16,16 @@ import torch
 from .checkpoint import latest_checkpoint, load_state
 from .data import Mnist, load_mnist, split_train_val
 from .ensemble import member_probabilities
-from .machine import is_lead
+from .machine import process_rank
 from .train import TrainConfig, fit, write_json
 
 # %% ../nbs/11_self_training.ipynb #11000007
 def most_confident(probs: np.ndarray, keep: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "(indices, labels, confidences) of the most confident `keep` share of the rows of `probs`, indices in order."
-    if not 0 < keep <= 1: raise ValueError(f"keep is the share of the pool to keep, in (0, 1]; got {keep}")
+    k = int(round(keep * len(probs))) if 0 < keep <= 1 else 0
+    if k == 0: raise ValueError(f"keep is the share of the pool to keep, in (0, 1], and must keep an image; got {keep} of {len(probs):,}")
     conf, label = probs.max(1), probs.argmax(1)
-    idx = np.sort(np.argsort(-conf, kind="stable")[:int(round(keep * len(probs)))])
+    idx = np.sort(np.argsort(-conf, kind="stable")[:k])
     return idx, label[idx], conf[idx]
 
 # %% ../nbs/11_self_training.ipynb #1100000a
@@ -52,6 +53,7 @@ def self_train(cfg: TrainConfig, teachers, data: Mnist | None = None, out: str |
                views: int = 0, resume: bool = False, progress: bool | None = None, on_epoch=None) -> dict:
     "Train `cfg` on its split plus the validation pool labelled by `teachers` (their most confident `keep` share); returns the metrics."
     if not teachers: raise ValueError("self-training needs at least one teacher run")
+    if process_rank()[1] > 1: raise ValueError("self-training runs as one process: start it without torchrun")
     for t in teachers: check_teacher(t, cfg)
     ds = data or load_mnist()
     x, hidden = validation_pool(cfg, ds)
@@ -61,5 +63,5 @@ def self_train(cfg: TrainConfig, teachers, data: Mnist | None = None, out: str |
     record = dict(teachers=[str(t) for t in teachers], keep=keep, views=views, pool=len(x), pseudo_images=len(idx),
                   pseudo_label_acc=float((labels == hidden[idx]).float().mean()), min_confidence=float(conf.min()))
     metrics = {**fit(cfg, ds, out, resume, progress, on_epoch, extra=(x[idx], labels)), "self_training": record}
-    if out and is_lead(): write_json(Path(out) / "metrics.json", metrics)  # under torchrun: one process writes
+    if out: write_json(Path(out) / "metrics.json", metrics)
     return metrics

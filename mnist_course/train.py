@@ -11,6 +11,7 @@ __all__ = ['PAPER_EPOCHS', 'FAST', 'PRESETS', 'TINY', 'EXECUTION_FIELDS', 'CUDA_
 # %% ../nbs/05_training.ipynb #f71654a0
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -220,7 +221,7 @@ def write_json(path: Path, obj) -> None:
 RUNTIME_FIELDS = EXECUTION_FIELDS | {"epochs"}  # may change on resume
 
 # %% ../nbs/05_training.ipynb #41caa79f
-def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, opt, rt: Runtime, extra: int = 0) -> tuple[int, list]:
+def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, opt, rt: Runtime, extra: str = "") -> tuple[int, list]:
     "Load the run in `out` into `net` and `opt` when resuming; returns (epochs done, history)."
     ck = latest_checkpoint(out) if out else None
     if ck is None: return 0, []
@@ -233,9 +234,9 @@ def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, op
     if diff := {k: (theirs.get(k), v) for k, v in ours.items() if k not in free and theirs.get(k) != v}:
         raise TrainingError(f"{ck} was made with a different recipe {diff} (checkpoint, now); resume with the same "
                             "settings, or start a new run in another --out")
-    if st.get("extra_images", 0) != extra:
-        raise TrainingError(f"{ck} was trained with {st.get('extra_images', 0)} images added to the split, this run adds {extra}: "
-                            "resume with the same added images (self-training: the same teacher and share kept)")
+    if st.get("extra", "") != extra:
+        raise TrainingError(f"{ck} was trained with other images added to the split than this run's: resume with the same "
+                            "added images and labels (self-training: the same teachers and share kept)")
     was = st.get("runtime", {}).get("processes", rt.world)  # checkpoints from before the record: not checked
     if was != rt.world and st["epoch"] < cfg.epochs:  # a finished run is only re-tested: any number of processes
         raise TrainingError(f"{ck} was trained by {was} process(es), this run has {rt.world}: each process draws its own "
@@ -300,12 +301,17 @@ class _Run:
     test: DeviceLoader
     out: Path | None        # the run folder (None: not saving); only the lead process writes to it
     extra: int = 0          # images added to the training split (self-training, lesson 11)
+    extra_id: str = ""      # their fingerprint: a resumed run must add the same images and labels
+
+def _fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
+    "A short SHA-256 of images `x` and labels `y`: what a resumed run must add again."
+    return hashlib.sha256(x.cpu().numpy().tobytes() + y.cpu().numpy().tobytes()).hexdigest()[:16]
 
 def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | None = None, resume: bool = False,
         progress: bool | None = None, on_epoch: Callable[[dict], None] | None = None, test: bool = True, extra=None) -> dict:
     """Train `cfg.model` with `cfg`'s recipe; checkpoint into `out`; test it unless `test=False` (a caller that evaluates itself);
     returns the run's metrics and history. `extra`: (uint8 images (N, 28, 28), labels) added to the training split (lesson 11)."""
-    n_extra = 0 if extra is None else len(extra[1])
+    n_extra, extra_id = (0, "") if extra is None else (len(extra[1]), _fingerprint(*extra))
     with distributed() as (rank, world):
         rt = resolve_runtime(cfg, rank, world)
         with cudnn_autotune(rt.cudnn_benchmark):
@@ -313,8 +319,8 @@ def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | No
             net, model = _model(cfg, rt)
             opt = make_optimizer(cfg, net.parameters(), rt.device)
             out = Path(out) if out else None
-            start, history = _resume(out, resume, cfg, net, opt, rt, n_extra)
-            run = _Run(cfg, rt, net, opt, TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph), stream, val, test_set, out, n_extra)
+            start, history = _resume(out, resume, cfg, net, opt, rt, extra_id)
+            run = _Run(cfg, rt, net, opt, TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph), stream, val, test_set, out, n_extra, extra_id)
             return _train(run, start, history, progress, on_epoch, test)
 
 def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch, test: bool = True) -> dict:
@@ -335,7 +341,7 @@ def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch
             if on_epoch and run.rt.lead: on_epoch({**row, "model": cfg.model, "of": cfg.epochs, "left_s": round(left, 1)})
             if writes:
                 save_checkpoint(out, epoch + 1, run.net, {"config": dataclasses.asdict(cfg), "optimizer": run.opt.state_dict(),
-                                                           "history": history, "runtime": run.rt.record(), "extra_images": run.extra})
+                                                           "history": history, "runtime": run.rt.record(), "extra": run.extra_id})
                 write_json(out / "history.json", history)
     return _finish(run, history, test)
 

@@ -56,6 +56,7 @@ def test_beyond_runs_agree_with_themselves_and_the_readme():
     "Each student has its teacher's recipe and seed; each ensemble's members are runs of its folder; the README quotes them."
     readme = " ".join((ROOT / "README.md").read_text().split())
     for folder, hardware in ((ROOT / "results/beyond-h200", "NVIDIA H200"), (ROOT / "results/beyond-cpu", "(2 cores)")):
+        assert len(list(folder.glob("*-selftrain-seed*/metrics.json"))) == 3 and len(list(folder.glob("*ensemble*/metrics.json"))) >= 2
         for f in folder.glob("*-selftrain-seed*/metrics.json"):
             student = json.loads(f.read_text())
             teacher = json.loads((folder / f"{student['model']}-seed{student['config']['seed']}/metrics.json").read_text())
@@ -64,7 +65,7 @@ def test_beyond_runs_agree_with_themselves_and_the_readme():
         for f in folder.glob("*ensemble*/metrics.json"):
             e = json.loads(f.read_text())
             accs = [json.loads((folder / Path(m).name / "metrics.json").read_text())["test_acc"] for m in e["members"]]
-            assert e["members_curve"][-1] == e["test_acc"] and len(accs) == len(e["member_acc"])
+            assert e["members_curve"][-1] == e["test_acc"] and len(accs) >= 5 and hardware in e["trained_on"]
             if not e["views"]: assert [round(a, 4) for a in e["member_acc"]] == [round(a, 4) for a in accs]  # same forward pass
     fast = [json.loads((ROOT / f"results/beyond-h200/resnet34-seed{s}/metrics.json").read_text())["test_acc"] for s in range(5)]
     tta = json.loads((ROOT / "results/beyond-h200/resnet34-ensemble-tta8/metrics.json").read_text())["test_acc"]

@@ -211,3 +211,16 @@ def test_one_cycle_rate_is_set_every_step_and_resumes_exactly(mnist, tmp_path):
     assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in whole["history"]]
     a, b = (load_file(latest_checkpoint(tmp_path / d) / "model.safetensors") for d in ("whole", "split"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_added_images_are_recorded_and_must_be_the_same_on_resume(mnist, tmp_path):
+    "fit(extra=...) trains on the split plus the given images; a resume with other labels for the same images is refused."
+    x, y = mnist.test_x[:300], mnist.test_y[:300]   # any uint8 digits and labels (self-training passes the pseudo-labelled pool)
+    cfg = make_config("baseline", **{**TINY, "epochs": 2})
+    m = fit(dataclasses.replace(cfg, epochs=1), mnist, out=tmp_path, extra=(x, y))
+    assert m["extra_images"] == 300 and load_state(latest_checkpoint(tmp_path))["extra"]
+    with pytest.raises(TrainingError, match="other images added to the split"):
+        fit(cfg, mnist, out=tmp_path, resume=True, extra=(x, (y + 1) % 10))
+    with pytest.raises(TrainingError, match="other images added to the split"):
+        fit(cfg, mnist, out=tmp_path, resume=True)
+    assert fit(cfg, mnist, out=tmp_path, resume=True, extra=(x, y))["epochs"] == 2

@@ -63,7 +63,7 @@ def test_one_test_accuracy_per_run(mnist, tmp_path):
 def test_metrics_record_how_the_run_executed(mnist):
     m = fit(make_config("baseline", **TINY, device="cpu", bf16=False, channels_last=False), mnist)
     assert m["runtime"] == dict(device="cpu", bf16=False, channels_last=False, graph=False, aug_chunk=0, compile=False,
-                                data_on_device=True, processes=1)
+                                data_on_device=True, cudnn_benchmark=False, processes=1)
     assert m["numerics"] == "fp32, eager; 1 process on cpu"
     on_cpu = resolve_runtime(make_config("baseline", device="cpu"))  # the CPU's defaults: NHWC, and bf16 where it has the units
     assert on_cpu.channels_last and on_cpu.bf16 == cpu_bf16_fast()
