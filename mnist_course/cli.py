@@ -117,14 +117,12 @@ def cmd_evaluate(args) -> None:
 def cmd_self_train(args) -> None:
     "Train a student with the teacher's recipe on its split plus the validation pool labelled by the teachers (lesson 11)."
     cfg = teacher_config(args.teacher[0])  # the same network, recipe, seed and budget: the gain is the pseudo-labels'
-    lead = is_lead()
-    if lead: print(f"{cfg.model}, seed {cfg.seed}, student of {len(args.teacher)} teacher(s): {describe_cuts(cfg)}", flush=True)
+    print(f"{cfg.model}, seed {cfg.seed}, student of {len(args.teacher)} teacher(s): {describe_cuts(cfg)}", flush=True)
     m = self_train(cfg, args.teacher, load_mnist(args.source, args.root), args.out, keep=args.keep, views=args.tta,
                    resume=args.resume, on_epoch=_print_row)
-    if lead:
-        st = m["self_training"]
-        print(f"pseudo-labelled {st['pseudo_images']:,} of {st['pool']:,} validation images ({st['pseudo_label_acc']:.2%} of them right); "
-              f"test accuracy {m['test_acc']:.4f} on {m['machine']['hardware']}; run in {args.out}")
+    st = m["self_training"]  # one process: self_train refuses torchrun
+    print(f"pseudo-labelled {st['pseudo_images']:,} of {st['pool']:,} validation images ({st['pseudo_label_acc']:.2%} of them right); "
+          f"test accuracy {m['test_acc']:.4f} on {m['machine']['hardware']}; run in {args.out}")
 
 # %% ../nbs/90_cli.ipynb #1fcff155
 def cmd_reproduce(args) -> None:
