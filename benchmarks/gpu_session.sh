@@ -25,8 +25,10 @@
 #               (the baseline's; the ResNet34's and DenseNet121's are too big, so their ensembles and students run in
 #               the same call as their training); commit results.tgz's beyond/ as results/beyond-GPU (e.g. beyond-h200):
 #               lessons 10 and 11 and the leaderboard read it
-#   sweeps      the GPU sweeps of issue 13 (`mnist-course sweep NAME`; default detective-resnet34 and
-#               ablation-full; the baseline's detective sweep is CPU-sized; SWEEP_NAMES picks), resumed from results/sweeps/NAME:
+#   sweeps      the GPU sweeps (`mnist-course sweep NAME`; SWEEP_NAMES picks; default, in this order: detective-resnet34
+#               (issue 13), fast-epochs-resnet34 (issue 14: how far the fast recipe goes with 2-8 epochs), ablation-fast and
+#               ablation-full (issue 13: the ablation with the fast and the report's recipe); the baseline's sweeps are
+#               CPU-sized and committed from the CPU), resumed from results/sweeps/NAME:
 #               each finished run leaves its JSON at once, so a stage cut short keeps every finished run
 # TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
 # STAGES picks stages (default: "tests sweeps", what is owed: reproduce, features, engine, augment, compile and beyond ran on
@@ -154,9 +156,9 @@ if has beyond; then
   pack
 fi
 
-# 8. the sweeps of issue 13, resumed from what earlier sessions committed (results/sweeps/NAME)
+# 8. the GPU sweeps of issues 13 and 14, resumed from what earlier sessions committed (results/sweeps/NAME)
 if has sweeps; then
-for S in ${SWEEP_NAMES:-detective-resnet34 ablation-full}; do
+for S in ${SWEEP_NAMES:-detective-resnet34 fast-epochs-resnet34 ablation-fast ablation-full}; do
   stamp "sweep $S"
   mkdir -p "$WORK/sweeps/$S"
   if [ "$TINY" = 1 ]; then T="--tiny --seeds 0"; else T=""; cp results/sweeps/$S/*-seed*.json "$WORK/sweeps/$S/" 2>/dev/null; fi

@@ -27,10 +27,11 @@ from augment import reference_transform  # benchmarks/augment.py: the same per-s
 from loader import add_common_args  # benchmarks/loader.py: the shared options
 from mnist_course.augment import AugmentedStream
 from mnist_course.checkpoint import build_model
+from mnist_course.config import make_config
 from mnist_course.data import load_mnist, raw_dir, split_train_val
 from mnist_course.machine import describe_machine
 from mnist_course.step import TrainStep, cudnn_autotune
-from mnist_course.train import CUDA_AUG_CHUNK, loss_fn, make_config, make_optimizer, resolve_runtime, train_epoch
+from mnist_course.train import CUDA_AUG_CHUNK, loss_fn, make_optimizer, resolve_runtime, train_epoch
 
 
 def reference_batches(args, train_idx, steps):

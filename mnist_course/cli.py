@@ -14,23 +14,14 @@ import sys
 import typing
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from .checkpoint import MODELS, CheckpointError, load_model
-from .data import MnistDataError, load_mnist, split_train_val
-from .ensemble import evaluate_ensemble
-from .evaluate import evaluate_run, evaluation_dir, run_transform
-from .machine import is_lead
-from .reproduce import pick_preset, reproduce
-from .predict import predict_digits, read_image, to_mnist
-from .selftrain import self_train, teacher_config
-from .sweep import SWEEPS, run_sweep, sweep_table, write_sweep
-from .train import PRESETS, TINY, TrainConfig, TrainingError, describe_cuts, fit, make_config
+from .config import PAPER_EPOCHS, PRESETS, TINY, TrainConfig, describe_cuts, make_config
 
 # %% ../nbs/90_cli.ipynb #8fd9d801
 def _count_table(splits: dict) -> str:
     "A text table of images per class (columns) for each split (rows), with totals."
+    import torch
     head = f"{'split':<6}" + "".join(f"{d:>7}" for d in range(10)) + f"{'total':>9}"
     rows = [f"{name:<6}" + "".join(f"{n:>7,}" for n in torch.bincount(y, minlength=10).tolist()) + f"{len(y):>9,}"
             for name, y in splits.items()]
@@ -38,6 +29,7 @@ def _count_table(splits: dict) -> str:
 
 def cmd_data(args) -> None:
     "Prepare and verify MNIST, split it, and print the counts per split and per class."
+    from mnist_course.data import load_mnist, split_train_val
     ds = load_mnist(args.source, args.root)
     train_idx, val_idx = split_train_val(ds.train_y, val_frac=args.val_frac, seed=args.seed)
     print(f"MNIST verified (SHA-256 of all four files) and prepared under {args.root or 'the cache folder'}")
@@ -76,6 +68,9 @@ def _print_row(r: dict) -> None: tqdm.write(_row(r))  # above the progress bar, 
 
 def cmd_train(args) -> None:
     "Train a model with a preset's recipe (and any overrides); checkpoints and metrics go to --out."
+    from mnist_course.data import load_mnist
+    from mnist_course.machine import is_lead
+    from mnist_course.train import fit
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if f.name != "model" and getattr(args, f.name, None) is not None}
     cfg = make_config(args.model, args.preset, **overrides)
@@ -87,6 +82,9 @@ def cmd_train(args) -> None:
 # %% ../nbs/90_cli.ipynb #0eac6446
 def cmd_predict(args) -> int:
     "Print the predicted digit and its probability for each image file (with --ensemble: the runs' averaged probabilities)."
+    from mnist_course.checkpoint import load_model
+    from mnist_course.evaluate import run_transform
+    from mnist_course.predict import predict_digits, read_image, to_mnist
     members = [(m, run_transform(st)) for m, st in map(load_model, [args.checkpoint, *args.ensemble])]  # each fed as it was trained
     failed = 0
     for path in args.images:
@@ -100,6 +98,9 @@ def cmd_predict(args) -> int:
 # %% ../nbs/90_cli.ipynb #bc98039a
 def cmd_evaluate(args) -> None:
     "Evaluate a checkpoint on the test set, or (several, or --tta) an ensemble; write metrics.json and figures."
+    from mnist_course.data import load_mnist
+    from mnist_course.ensemble import evaluate_ensemble
+    from mnist_course.evaluate import evaluate_run, evaluation_dir
     ds = load_mnist(args.source, args.root)
     if len(args.checkpoint) == 1 and not args.tta:
         m = evaluate_run(args.checkpoint[0], ds, out=args.out, device=args.device)
@@ -116,6 +117,8 @@ def cmd_evaluate(args) -> None:
 # %% ../nbs/90_cli.ipynb #90c5e1f0
 def cmd_self_train(args) -> None:
     "Train a student with the teacher's recipe on its split plus the validation pool labelled by the teachers (lesson 11)."
+    from mnist_course.data import load_mnist
+    from mnist_course.selftrain import self_train, teacher_config
     cfg = teacher_config(args.teacher[0])  # the same network, recipe, seed and budget: the gain is the pseudo-labels'
     print(f"{cfg.model}, seed {cfg.seed}, student of {len(args.teacher)} teacher(s): {describe_cuts(cfg)}", flush=True)
     m = self_train(cfg, args.teacher, load_mnist(args.source, args.root), args.out, keep=args.keep, views=args.tta,
@@ -127,6 +130,9 @@ def cmd_self_train(args) -> None:
 # %% ../nbs/90_cli.ipynb #1fcff155
 def cmd_reproduce(args) -> None:
     "Reproduce the report with a preset: both models trained, evaluated, and compared in report.md."
+    from mnist_course.data import load_mnist
+    from mnist_course.machine import is_lead
+    from mnist_course.reproduce import pick_preset, reproduce
     preset = pick_preset(args.preset)
     why = "as asked" if args.preset else ("a CUDA GPU is present" if preset == "paper" else "no CUDA GPU here")
     if is_lead(): print(f"preset {preset} ({why}); results in {args.out}", flush=True)
@@ -140,6 +146,9 @@ def cmd_reproduce(args) -> None:
 # %% ../nbs/90_cli.ipynb #84470c31
 def cmd_sweep(args) -> None:
     "Train every variant of sweep `args.name` with each seed (reusing finished runs); write NAME.json, .md and .png."
+    from mnist_course.data import load_mnist
+    from mnist_course.machine import is_lead
+    from mnist_course.sweep import SWEEPS, run_sweep, sweep_table, write_sweep
     sweep, out = SWEEPS[args.name], args.out or ("runs/ablation" if args.command == "ablate" else f"results/sweeps/{args.name}")
     budget = TINY if args.tiny else sweep["budget"]
     rows = run_sweep(sweep, out, args.seeds, budget, load_mnist(args.source, args.root) if args.train else None, train=args.train)
@@ -155,6 +164,13 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", metavar="DIR", help="folder with the four official files (default: $MNIST_COURSE_DATA, else download)")
     p.add_argument("--root", metavar="DIR", help="where prepared data lives (default: ~/.cache/mnist_course)")
 
+class _SweepNames:
+    "Lesson 07's sweep names as argparse `choices`, read from `sweep` (which imports torch) only when a sweep is named or listed."
+    def __iter__(self):
+        from mnist_course.sweep import SWEEPS
+        return iter(SWEEPS)
+    def __contains__(self, name) -> bool: return name in list(self)
+
 def make_parser() -> argparse.ArgumentParser:
     "The `mnist-course` argument parser, one sub-command per job."
     p = argparse.ArgumentParser(prog="mnist-course", description="The MNIST course's jobs, from the command line.")
@@ -165,7 +181,7 @@ def make_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
     d.set_defaults(func=cmd_data)
     t = sub.add_parser("train", help="train a model with the report's recipe (or a preset)")
-    t.add_argument("--model", choices=list(MODELS), required=True, help="densenet121: lesson 04b, not in the report")
+    t.add_argument("--model", choices=list(PAPER_EPOCHS), required=True, help="densenet121: lesson 04b, not in the report")
     t.add_argument("--preset", choices=list(PRESETS), default="paper", help="paper: the report's recipe; fast: the course's recipe, GPU seconds; quick: the course's recipe, CPU minutes")
     t.add_argument("--out", metavar="DIR", required=True, help="run folder: checkpoints, history, metrics")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -195,8 +211,8 @@ def make_parser() -> argparse.ArgumentParser:
     st.add_argument("--resume", action="store_true", help="continue the student in --out from its last checkpoint")
     _add_data_options(st)
     st.set_defaults(func=cmd_self_train)
-    sw = sub.add_parser("sweep", help="a named sweep of lesson 07 (variants x seeds): " + ", ".join(SWEEPS))
-    sw.add_argument("name", choices=list(SWEEPS), metavar="NAME", help=", ".join(SWEEPS))
+    sw = sub.add_parser("sweep", help="a named sweep of lessons 07, 09 and 10 (variants x seeds); `sweep --help` lists them")
+    sw.add_argument("name", choices=_SweepNames(), metavar="NAME", help="one of: %(choices)s")
     ab = sub.add_parser("ablate", help="the report's ResNet34 modifications one at a time and the stem kernel sweep, over seeds")
     ab.set_defaults(name="ablation")
     for q in (sw, ab):
@@ -221,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     "Run `mnist-course` with `argv`; returns the exit status."
     args = make_parser().parse_args(argv)
     try: return args.func(args) or 0
-    except (MnistDataError, CheckpointError, TrainingError, FileNotFoundError, ValueError, RuntimeError) as e:
+    except (FileNotFoundError, ValueError, RuntimeError) as e:  # MnistDataError, CheckpointError: ValueError; TrainingError: RuntimeError
         print(f"mnist-course {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

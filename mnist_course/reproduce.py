@@ -14,11 +14,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .config import describe_cuts, make_config
 from .data import Mnist, load_mnist
 from .evaluate import evaluate_run, plot_roc_side_by_side, roc_per_class
 from .machine import describe_machine
 from .sweep import SWEEPS, verdicts
-from .train import describe_cuts, distributed, fit, make_config, plot_history
+from .train import distributed, fit, plot_history
 
 # %% ../nbs/08_reproduce.ipynb #287aec5e
 REPORT = {"baseline": dict(test_acc=0.694, epochs=20), "resnet34": dict(test_acc=0.9945, epochs=10)}

@@ -14,10 +14,11 @@ import numpy as np
 import torch
 
 from .checkpoint import latest_checkpoint, load_state
+from .config import TrainConfig
 from .data import Mnist, load_mnist, split_train_val
 from .ensemble import member_probabilities
 from .machine import process_rank
-from .train import TrainConfig, fit, write_json
+from .train import fit, write_json
 
 # %% ../nbs/11_self_training.ipynb #11000007
 def most_confident(probs: np.ndarray, keep: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

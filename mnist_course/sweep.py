@@ -18,10 +18,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from tqdm import tqdm
 
+from .config import FAST, PRESETS, describe_cuts, make_config
 from .data import Mnist, load_mnist
 from .machine import describe_machine, is_lead, named_hardware
 from .resnet import RESNET34_MNIST
-from .train import TrainingError, describe_cuts, distributed, fit, make_config, write_json
+from .train import TrainingError, distributed, fit, write_json
 
 # %% ../nbs/07_ablation.ipynb #64ca7304
 TORCHVISION = dict(stem_kernel=7, stem_stride=2, stem_padding=3, pool_stride=2, pool_padding=1, project_all=False, dropout=0.0)
@@ -91,12 +92,19 @@ def run_variant(v: dict, seed: int, out: Path, data: Mnist, budget: dict, progre
 
 # %% ../nbs/07_ablation.ipynb #4d4be7a0
 def _views(variants: dict) -> dict: return {name: variant(opts) for name, opts in variants.items()}
+def _epochs(model: str, counts) -> dict: return {"epochs of 120,000 images": {f"{e} epochs": variant(model=model, epochs=e) for e in counts}}
 ABLATION_VIEWS = {"modifications": _views(cumulative_variants()), "stem kernel": _views(kernel_variants())}
 SWEEPS = {
     "ablation": dict(title="Ablation of the report's ResNet34 modifications", budget=ABLATION_BUDGET, target=None,
                      views=ABLATION_VIEWS),
     "ablation-full": dict(title="Ablation of the report's ResNet34 modifications, at the report's full budget", budget={},
                           target=None, views=ABLATION_VIEWS),
+    "ablation-fast": dict(title="Ablation of the report's ResNet34 modifications, with the course's fast recipe (lesson 10)",
+                          budget=PRESETS["fast"]["resnet34"], target=None, views=ABLATION_VIEWS),
+    "fast-epochs-baseline": dict(title="How far the course's fast recipe takes the baseline with more epochs (lesson 10)",
+                                 budget=FAST, target=None, views=_epochs("baseline", (2, 4, 8, 16))),
+    "fast-epochs-resnet34": dict(title="How far the course's fast recipe takes the ResNet34 with more epochs (lesson 10)",
+                                 budget=FAST, target=None, views=_epochs("resnet34", (2, 4, 6, 8))),
     "detective-baseline": dict(title="Which reading of the report's recipe gives the baseline's 69.4%?", budget={}, target=0.694,
                                views={"readings": {
         "(a) the course's reading": variant(model="baseline"),

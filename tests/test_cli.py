@@ -34,7 +34,8 @@ def test_usage_error_exits_2():
 
 def test_evaluate_an_ensemble_with_tta(source, tmp_path, mnist):
     "Two runs averaged, each over two augmented views: one line, the files of one evaluation; several runs need --out."
-    from mnist_course.train import fit, make_config
+    from mnist_course.config import make_config
+    from mnist_course.train import fit
     runs = [tmp_path / f"seed{s}" for s in (0, 1)]
     for s, out in enumerate(runs):
         fit(make_config("baseline", "fast", seed=s, epochs=1, samples_per_epoch=500, eval_subset=100), mnist, out=out)
@@ -49,7 +50,8 @@ def test_evaluate_an_ensemble_with_tta(source, tmp_path, mnist):
 def test_self_train_and_predict_with_an_ensemble(source, tmp_path, mnist):
     "A student of a teacher's recipe: the pool labelled, one line of result; then the two runs predict a digit together."
     from PIL import Image
-    from mnist_course.train import fit, make_config
+    from mnist_course.config import make_config
+    from mnist_course.train import fit
     teacher = tmp_path / "teacher"
     fit(make_config("baseline", "fast", epochs=1, samples_per_epoch=500, eval_subset=100), mnist, out=teacher)
     data = ("--source", source, "--root", tmp_path / "root")

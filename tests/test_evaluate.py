@@ -11,9 +11,10 @@ from sklearn.metrics import roc_auc_score
 
 from mnist_course.checkpoint import CheckpointError, load_weights
 from command import mnist_course
+from mnist_course.config import make_config
 from mnist_course.evaluate import evaluate_run, reliability, roc_per_class
 from mnist_course.resnet import resnet34_mnist
-from mnist_course.train import fit, make_config
+from mnist_course.train import fit
 
 
 

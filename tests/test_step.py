@@ -10,9 +10,10 @@ import mnist_course.augment as augment
 import mnist_course.step as step_mod
 from mnist_course.augment import AFFINE_PARAMS, AugmentedStream
 from mnist_course.checkpoint import build_model
+from mnist_course.config import make_config
 from mnist_course.data import split_train_val
 from mnist_course.step import TrainStep, set_lr, snapshot
-from mnist_course.train import fit, make_config, make_optimizer
+from mnist_course.train import fit, make_optimizer
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 TINY = dict(epochs=2, samples_per_epoch=2_000, train_subset=1_000, eval_subset=200, bs=50)
@@ -218,7 +219,8 @@ def test_cuda_fast_preset_learns_under_the_graph(mnist):
 
 def test_cudnn_autotuning_is_off_unless_asked_and_put_back(mnist):
     "Off by default (no gain measured inside the graph), on when asked; runs recorded while None meant 'on for CUDA' read as off."
-    from mnist_course.train import TrainConfig, resolve_runtime
+    from mnist_course.config import TrainConfig
+    from mnist_course.train import resolve_runtime
     assert resolve_runtime(make_config("resnet34", device="cpu")).cudnn_benchmark is False
     assert resolve_runtime(make_config("resnet34", device="cpu", cudnn_benchmark=True)).cudnn_benchmark is True
     assert resolve_runtime(TrainConfig(device="cpu", cudnn_benchmark=None)).cudnn_benchmark is False

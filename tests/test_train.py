@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 
 from command import SCRIPT, mnist_course as cli
 from mnist_course.checkpoint import CheckpointError, build_model, latest_checkpoint, load_model, load_state, load_weights
-from mnist_course.train import TrainingError, fit, lr_at, make_config
+from mnist_course.config import make_config
+from mnist_course.train import TrainingError, fit, lr_at
 
 TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
 NOT_TIMING = ("seconds", "images_per_s", "hardware")

@@ -9,9 +9,10 @@ import torch
 
 from command import SCRIPT, mnist_course as cli
 from mnist_course.checkpoint import build_model, latest_checkpoint, save_checkpoint
+from mnist_course.config import describe_cuts, make_config
 from mnist_course.evaluate import evaluate_run
 from mnist_course.machine import cpu_bf16_fast
-from mnist_course.train import TrainingError, describe_cuts, fit, make_config, resolve_runtime
+from mnist_course.train import TrainingError, fit, resolve_runtime
 
 TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
 
