@@ -28,7 +28,8 @@
 #   sweeps      the GPU sweeps (`mnist-course sweep NAME`; SWEEP_NAMES picks; default, in this order: detective-resnet34
 #               (issue 13), fast-epochs-resnet34 (issue 14: how far the fast recipe goes with 2-8 epochs), ablation-fast and
 #               ablation-full (issue 13: the ablation with the fast and the report's recipe); the baseline's sweeps are
-#               CPU-sized and committed from the CPU), resumed from results/sweeps/NAME:
+#               CPU-sized and committed from the CPU; the order is the priority: detective-resnet34 alone is about
+#               20 GPU-minutes, so the later ones start in later sessions), resumed from results/sweeps/NAME:
 #               each finished run leaves its JSON at once, so a stage cut short keeps every finished run
 # TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
 # STAGES picks stages (default: "tests sweeps", what is owed: reproduce, features, engine, augment, compile and beyond ran on
@@ -159,11 +160,12 @@ fi
 # 8. the GPU sweeps of issues 13 and 14, resumed from what earlier sessions committed (results/sweeps/NAME)
 if has sweeps; then
 for S in ${SWEEP_NAMES:-detective-resnet34 fast-epochs-resnet34 ablation-fast ablation-full}; do
+  if [ "$(limit 60)" -lt 30 ]; then stamp "sweep $S: no time left in this call"; continue; fi
   stamp "sweep $S"
   mkdir -p "$WORK/sweeps/$S"
   if [ "$TINY" = 1 ]; then T="--tiny --seeds 0"; else T=""; cp results/sweeps/$S/*-seed*.json "$WORK/sweeps/$S/" 2>/dev/null; fi
   timeout $(limit ${SWEEP_LIMIT:-900}) mnist-course sweep $S $T --out "$WORK/sweeps/$S" > "$WORK/sweeps/$S.log" 2>&1
-  mnist-course sweep $S $T --no-train --out "$WORK/sweeps/$S" >> "$WORK/sweeps/$S.log" 2>&1
+  timeout $(limit 60) mnist-course sweep $S $T --no-train --out "$WORK/sweeps/$S" >> "$WORK/sweeps/$S.log" 2>&1
   tail -n 12 "$WORK/sweeps/$S.log"
   pack
 done

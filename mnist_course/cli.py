@@ -21,9 +21,8 @@ from .config import PAPER_EPOCHS, PRESETS, TINY, TrainConfig, describe_cuts, mak
 # %% ../nbs/90_cli.ipynb #8fd9d801
 def _count_table(splits: dict) -> str:
     "A text table of images per class (columns) for each split (rows), with totals."
-    import torch
     head = f"{'split':<6}" + "".join(f"{d:>7}" for d in range(10)) + f"{'total':>9}"
-    rows = [f"{name:<6}" + "".join(f"{n:>7,}" for n in torch.bincount(y, minlength=10).tolist()) + f"{len(y):>9,}"
+    rows = [f"{name:<6}" + "".join(f"{n:>7,}" for n in y.bincount(minlength=10).tolist()) + f"{len(y):>9,}"
             for name, y in splits.items()]
     return "\n".join([head, *rows])
 
@@ -150,7 +149,7 @@ def cmd_sweep(args) -> None:
     from mnist_course.machine import is_lead
     from mnist_course.sweep import SWEEPS, run_sweep, sweep_table, write_sweep
     sweep, out = SWEEPS[args.name], args.out or ("runs/ablation" if args.command == "ablate" else f"results/sweeps/{args.name}")
-    budget = TINY if args.tiny else sweep["budget"]
+    budget = {**sweep["budget"], **TINY} if args.tiny else sweep["budget"]  # tiny: the sweep's recipe, TINY's sizes
     rows = run_sweep(sweep, out, args.seeds, budget, load_mnist(args.source, args.root) if args.train else None, train=args.train)
     if not is_lead(): return  # under torchrun, the lead process summarizes
     if not rows: raise FileNotFoundError(f"{out}: no finished {args.name} runs to summarize")

@@ -32,6 +32,15 @@ def test_usage_error_exits_2():
     assert r.returncode == 2 and "invalid int value" in r.stderr
 
 
+def test_sweep_names_are_checked_and_listed_from_the_package():
+    "The parser reads the sweep names only when a sweep is named or listed, and they are the package's."
+    from mnist_course.sweep import SWEEPS
+    wrong = run("sweep", "nosuch")
+    assert wrong.returncode == 2 and f"invalid choice: 'nosuch' (choose from {', '.join(map(repr, SWEEPS))})" in wrong.stderr
+    listed = " ".join(run("sweep", "--help").stdout.split()).replace("- ", "-")  # argparse wraps names at hyphens
+    assert f"one of: {', '.join(SWEEPS)}" in listed
+
+
 def test_evaluate_an_ensemble_with_tta(source, tmp_path, mnist):
     "Two runs averaged, each over two augmented views: one line, the files of one evaluation; several runs need --out."
     from mnist_course.config import make_config
