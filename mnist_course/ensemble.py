@@ -18,6 +18,7 @@ from .checkpoint import MODELS
 from .evaluate import checkpoint_probabilities, evaluation_dir, write_evaluation
 from .machine import describe_machine, named_hardware, pick_device
 from .reproduce import REPORT
+from .sweep import summarize
 
 # %% ../nbs/10_beyond.ipynb #1000000a
 def member_probabilities(paths, x: torch.Tensor, device: str | None = None, views: int = 0, seed: int = 0) -> tuple[list, list]:
@@ -84,12 +85,12 @@ def _epoch_sweeps(results: Path) -> list[dict]:
     "The best variant of each committed epoch sweep of the fast recipe (`sweeps/fast-epochs-MODEL`): as high as the recipe goes with more time."
     rows = []
     for f in sorted(results.glob("sweeps/fast-epochs-*/fast-epochs-*.json")):
-        res, groups = json.loads(f.read_text()), {}
-        for r in res["runs"]: groups.setdefault(r["variant"], []).append(r)
-        name, runs = max(groups.items(), key=lambda kv: np.mean([r["test_acc"] for r in kv[1]]))
-        acc, std = _stats([r["test_acc"] for r in runs])
-        rows.append(dict(model=runs[0]["model"], entry=f"fast recipe, {name} (its epoch sweep's best)", acc=acc, std=std, n=len(runs),
-                         seconds=float(np.median([r["train_seconds"] for r in runs])), where=res["trained_on"], source=f.parent.relative_to(results)))
+        res = json.loads(f.read_text())
+        best = max(summarize(res["runs"]), key=lambda s: s["mean"])  # lesson 07's summary: mean and spread per variant
+        secs = [r["train_seconds"] for r in res["runs"] if r["variant"] == best["variant"]]
+        rows.append(dict(model=res["runs"][0]["model"], entry=f"fast recipe, {best['variant']} (its epoch sweep's best)", acc=best["mean"],
+                         std=best["std"] if best["n"] > 1 else None, n=best["n"], seconds=float(np.median(secs)), where=res["trained_on"],
+                         source=f.parent.relative_to(results)))
     return rows
 
 def leaderboard(results: str | os.PathLike = "results") -> str:
