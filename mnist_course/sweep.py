@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from tqdm import tqdm
 
-from .config import FAST, PRESETS, describe_cuts, make_config
+from .config import EXECUTION_FIELDS, FAST, PRESETS, describe_cuts, make_config
 from .data import Mnist, load_mnist
 from .machine import describe_machine, is_lead, named_hardware
 from .resnet import RESNET34_MNIST
@@ -72,8 +72,10 @@ def _recipe(v: dict, budget: dict) -> dict:
     "The recipe fields of one run: the variant's changes, then the sweep's budget, which every run shares (the tests' TINY too)."
     return {**v["recipe"], **budget}
 
-def run_variant(v: dict, seed: int, out: Path, data: Mnist, budget: dict, progress: bool | None = None) -> dict:
+def run_variant(v: dict, seed: int, out: Path, data: Mnist, budget: dict, progress: bool | None = None, **execution) -> dict:
     "Train and test `v` with `budget` and `seed` (the lead process writes its file), or read the result a previous run left in `out`."
+    # `execution`: how the run computes (e.g. bf16=False), not what it trains: its file records it as numerics, not budget
+    if bad := set(execution) - EXECUTION_FIELDS: raise ValueError(f"not execution fields: {sorted(bad)}; recipe changes go in budget")
     path = _run_file(out, v, seed)
     if path.exists():
         row = json.loads(path.read_text())
@@ -81,7 +83,8 @@ def run_variant(v: dict, seed: int, out: Path, data: Mnist, budget: dict, progre
             raise TrainingError(f"{path} was trained with budget {row['budget']}, not {budget}: "
                                 "use another --out for another budget")
         return row
-    cfg = make_config(v["model"], "paper", model_options=model_options(v["options"], v["model"]), seed=seed, **_recipe(v, budget))
+    cfg = make_config(v["model"], "paper", model_options=model_options(v["options"], v["model"]), seed=seed, **_recipe(v, budget),
+                      **execution)
     m = fit(cfg, data, progress=progress)
     row = dict(model=v["model"], options=cfg.model_options, overrides=v["recipe"], seed=seed, budget=budget,
                images=sum(r["images"] for r in m["history"]), test_acc=m["test_acc"], val_acc=m["history"][-1]["val_acc"],
