@@ -55,17 +55,21 @@ def test_summary_matches_numpy():
     assert f"{change:+.2f} points" in sweep_table(rows).splitlines()[3]
 
 
-def test_cli_ablate_tiny_then_summarize_and_refuse_another_budget(source, tmp_path):
-    r = cli("ablate", "--tiny", "--seeds", "0", "--out", tmp_path, "--source", source)
+def test_cli_sweep_tiny_then_summarize_and_refuse_another_budget(source, tmp_path):
+    "`sweep` on the baseline's six small networks (lesson 07 trains the ablation's ResNet34s): runs, summary, refusal."
+    r = cli("sweep", "detective-baseline", "--tiny", "--seeds", "0", "--out", tmp_path, "--source", source)
     assert r.returncode == 0, r.stderr
-    res = json.loads((tmp_path / "ablation.json").read_text())
-    assert len(res["runs"]) == 8 and len(list(tmp_path.glob("*-seed0.json"))) == 7
-    assert sweep_table(res["runs"]) in (tmp_path / "ablation.md").read_text()
-    assert (tmp_path / "ablation.png").stat().st_size > 10_000
-    again = cli("ablate", "--tiny", "--no-train", "--seeds", "0", "1", "--out", tmp_path)
+    res = json.loads((tmp_path / "detective-baseline.json").read_text())
+    assert len(res["runs"]) == 6 and len(list(tmp_path.glob("*-seed0.json"))) == 6
+    assert sweep_table(res["runs"], 0.694) in (tmp_path / "detective-baseline.md").read_text()
+    assert (tmp_path / "detective-baseline.png").stat().st_size > 10_000
+    again = cli("sweep", "detective-baseline", "--tiny", "--no-train", "--seeds", "0", "1", "--out", tmp_path)
     assert again.returncode == 0, again.stderr
-    assert json.loads((tmp_path / "ablation.json").read_text())["runs"] == res["runs"]
-    wrong = cli("ablate", "--no-train", "--out", tmp_path)
+    assert json.loads((tmp_path / "detective-baseline.json").read_text())["runs"] == res["runs"]
+    wrong = cli("sweep", "detective-baseline", "--no-train", "--out", tmp_path)
     assert wrong.returncode == 1 and "was trained with budget" in wrong.stderr
+
+
+def test_cli_ablate_is_the_ablation_sweep(tmp_path):
     empty = cli("ablate", "--no-train", "--out", tmp_path / "empty")
     assert empty.returncode == 1 and "no finished ablation runs" in empty.stderr
