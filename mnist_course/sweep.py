@@ -83,6 +83,7 @@ def run_variant(v: dict, seed: int, out: Path, data: Mnist, budget: dict, progre
             raise TrainingError(f"{path} was trained with budget {row['budget']}, not {budget}: "
                                 "use another --out for another budget")
         return row
+    if is_lead(): out.mkdir(parents=True, exist_ok=True)  # before training: nothing lost to a missing folder
     cfg = make_config(v["model"], "paper", model_options=model_options(v["options"], v["model"]), seed=seed, **_recipe(v, budget),
                       **execution)
     m = fit(cfg, data, progress=progress)
@@ -115,7 +116,10 @@ SWEEPS = {
         "(c) double softmax, as (a)": variant(model="baseline", softmax_loss=True),
         "(c) double softmax, as (b)": variant(model="baseline", softmax_loss=True, augment=False, samples_per_epoch=0),
         "(d) pixels in [0, 1], as (a)": variant(model="baseline", inputs="unit"),
-        "(d) pixels in [0, 1], as (b)": variant(model="baseline", inputs="unit", augment=False, samples_per_epoch=0)}}),
+        "(d) pixels in [0, 1], as (b)": variant(model="baseline", inputs="unit", augment=False, samples_per_epoch=0),
+        "(e) double softmax, as (b), SGD at 0.01": variant(model="baseline", softmax_loss=True, augment=False, samples_per_epoch=0, lr=0.01),
+        "(f) double softmax, as (b), Adam at 0.001": variant(model="baseline", softmax_loss=True, augment=False, samples_per_epoch=0,
+                                                             optimizer="adam")}}),
     "detective-resnet34": dict(title="Which reading of the report's recipe gives the ResNet34's 99.45%?", budget={}, target=0.9945,
                                views={"readings": {
         "(a) as written: SGD at 0.001": variant(), "(b) SGD, momentum 0.9": variant(momentum=0.9),
@@ -129,7 +133,6 @@ def run_sweep(sweep: dict, out: str | os.PathLike, seeds=(0, 1, 2), budget: dict
     "Train every variant of `sweep` with each seed and its budget (or `budget`), reusing finished runs in `out` (`train=False`: only those)."
     out, seeds = Path(out), list(dict.fromkeys(seeds))  # a seed named twice is run once
     budget = sweep["budget"] if budget is None else budget
-    if is_lead(): out.mkdir(parents=True, exist_ok=True)
     data = data or (load_mnist() if train else None)
     todo = [(view, name, v, seed) for seed in seeds for view, vs in sweep["views"].items() for name, v in vs.items()
             if train or _run_file(out, v, seed).exists()]
@@ -176,7 +179,7 @@ def plot_sweep(rows: list[dict], target: float | None = None):
     "Each view's variants: every seed's test accuracy as a dot, the mean ± std as a bar, the report's number (`target`) as a line."
     summary = summarize(rows)
     views = list(dict.fromkeys(s["view"] for s in summary))
-    fig, axs = plt.subplots(1, len(views), figsize=(6.5 * len(views), 3.8), squeeze=False,
+    fig, axs = plt.subplots(1, len(views), figsize=(max(6.5 * len(views), 1.3 * len(summary)), 3.8), squeeze=False,
                             gridspec_kw=dict(width_ratios=[sum(s["view"] == v for s in summary) for v in views]))
     for ax, view in zip(axs[0], views):
         ss = [s for s in summary if s["view"] == view]
