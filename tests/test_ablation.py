@@ -56,11 +56,11 @@ def test_summary_matches_numpy():
 
 
 def test_cli_sweep_tiny_then_summarize_and_refuse_another_budget(source, tmp_path):
-    "`sweep` on the baseline's eight small networks (lesson 07 trains the ablation's ResNet34s): runs, summary, refusal."
+    "`sweep` on the baseline's eleven small networks (lesson 07 trains the ablation's ResNet34s): runs, summary, refusal."
     r = cli("sweep", "detective-baseline", "--tiny", "--seeds", "0", "--out", tmp_path, "--source", source)
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "detective-baseline.json").read_text())
-    assert len(res["runs"]) == 8 and len(list(tmp_path.glob("*-seed0.json"))) == 8
+    assert len(res["runs"]) == 11 and len(list(tmp_path.glob("*-seed0.json"))) == 11
     assert sweep_table(res["runs"], 0.694) in (tmp_path / "detective-baseline.md").read_text()
     assert (tmp_path / "detective-baseline.png").stat().st_size > 10_000
     again = cli("sweep", "detective-baseline", "--tiny", "--no-train", "--seeds", "0", "1", "--out", tmp_path)

@@ -45,12 +45,12 @@ def test_torchrun_reproduce_has_one_writer_and_the_files_of_one_process(source, 
 
 
 def test_torchrun_sweep_writes_each_run_once(source, tmp_path):
-    "The sweep engine under torchrun (the baseline's detective sweep: eight small networks): one writer, one summary."
+    "The sweep engine under torchrun (the baseline's detective sweep: eleven small networks): one writer, one summary."
     r = torchrun("sweep", "detective-baseline", "--tiny", "--seeds", "0", "--out", tmp_path / "sw", tmp_path=tmp_path, source=source)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("wrote detective-baseline.json") == 1
     runs = sorted(p.name for p in (tmp_path / "sw").glob("*-seed0.json"))
-    assert len(runs) == 8 and not list((tmp_path / "sw").glob(".*tmp"))
+    assert len(runs) == 11 and not list((tmp_path / "sw").glob(".*tmp"))
     assert all(json.loads((tmp_path / "sw" / n).read_text())["numerics"].endswith("2 processes on cpu") for n in runs)
 
 
