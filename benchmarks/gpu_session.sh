@@ -26,15 +26,17 @@
 #               the same call as their training); commit results.tgz's beyond/ as results/beyond-GPU (e.g. beyond-h200):
 #               lessons 10 and 11 and the leaderboard read it
 #   sweeps      the GPU sweeps (`mnist-course sweep NAME`; SWEEP_NAMES picks; default, in this order: detective-resnet34
-#               (issue 13), fast-epochs-resnet34 (issue 14: how far the fast recipe goes with 2-8 epochs), ablation-fast and
-#               ablation-full (issue 13: the ablation with the fast and the report's recipe); the baseline's sweeps are
-#               CPU-sized and committed from the CPU; the order is the priority: detective-resnet34 alone is about
-#               20 GPU-minutes, so the later ones start in later sessions), resumed from results/sweeps/NAME:
-#               each finished run leaves its JSON at once, so a stage cut short keeps every finished run
+#               (issue 13), fast-epochs-resnet34 (issue 14: how far the fast recipe goes with 2-8 epochs; 6 of 12 runs done on an
+#               H100), ablation-fast and ablation-full (issue 13: the ablation with the fast and the report's recipe);
+#               fast-wd-resnet34 (weight decay, 5 seeds) is done on an H100; the baseline's sweeps are CPU-sized and committed
+#               from the CPU; the order is the priority: detective-resnet34 alone is about 20 GPU-minutes, so the later ones
+#               start in later sessions), resumed from results/sweeps/NAME: each finished run leaves its JSON at once, so a
+#               stage cut short keeps every finished run
 # TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
 # STAGES picks stages (default: "tests sweeps", what is owed: reproduce, features, engine, augment, compile and beyond ran on
-# an H200 and are committed in results/ (beyond-h200, benchmarks-h200.md); results/ablation-h100 holds the ablation at its
-# budget; on an H100, "reproduce features engine" would give the H100 figures issue 12 still asks for);
+# an H200 and are committed in results/ (beyond-h200, benchmarks-h200.md, reproduce-paper-h200); tests, reproduce and
+# features ran on an H100 too (reproduce-paper-h100, benchmarks-h100.md); results/ablation-h100 holds the ablation at its
+# budget);
 # BUDGET (s, default 540) caps the whole script: each stage's limit shrinks to what is left. Runs carried in
 # .device/reproduce, .device/ablation and .device/beyond (unpacked from an earlier results.tgz) are reused where complete:
 # ablation runs, and runs whose weights came back (the baseline's).

@@ -114,7 +114,7 @@ SWEEPS = {
                                  budget=FAST, target=None, views=_epochs("resnet34", (2, 4, 6, 8))),
     "fast-wd-resnet34": dict(title="Does weight decay lift the fast recipe's ResNet34, at the same seconds? (lesson 10)",
                              budget=PRESETS["fast"]["resnet34"], target=None, views={"weight decay": {
-        "none (the fast preset)": variant(), "5e-4": variant(weight_decay=5e-4)}}),
+        "no weight decay (the fast preset)": variant(), "weight decay 5e-4": variant(weight_decay=5e-4)}}),
     "detective-baseline": dict(title="Which reading of the report's recipe gives the baseline's 69.4%?", budget={}, target=0.694,
                                views={"readings": {
         "(a) the course's reading": variant(model="baseline"),
