@@ -99,6 +99,8 @@ def run_variant(v: dict, seed: int, out: Path, data: Mnist, budget: dict, progre
 # %% ../nbs/07_ablation.ipynb #4d4be7a0
 def _views(variants: dict) -> dict: return {name: variant(opts) for name, opts in variants.items()}
 def _epochs(model: str, counts) -> dict: return {"epochs of 120,000 images": {f"{e} epochs": variant(model=model, epochs=e) for e in counts}}
+def _weight_decay(model: str) -> dict:
+    return {"weight decay": {"no weight decay (the fast preset)": variant(model=model), "weight decay 5e-4": variant(model=model, weight_decay=5e-4)}}
 DOUBLE_SOFTMAX_B = dict(model="baseline", softmax_loss=True, augment=False, samples_per_epoch=0)  # lesson 09's (c) under (b)
 ABLATION_VIEWS = {"modifications": _views(cumulative_variants()), "stem kernel": _views(kernel_variants())}
 SWEEPS = {
@@ -112,9 +114,9 @@ SWEEPS = {
                                  budget=FAST, target=None, views=_epochs("baseline", (2, 4, 8, 16))),
     "fast-epochs-resnet34": dict(title="How far the course's fast recipe takes the ResNet34 with more epochs (lesson 10)",
                                  budget=FAST, target=None, views=_epochs("resnet34", (2, 4, 6, 8))),
-    "fast-wd-resnet34": dict(title="Does weight decay lift the fast recipe's ResNet34, at the same seconds? (lesson 10)",
-                             budget=PRESETS["fast"]["resnet34"], target=None, views={"weight decay": {
-        "no weight decay (the fast preset)": variant(), "weight decay 5e-4": variant(weight_decay=5e-4)}}),
+    **{f"fast-wd-{m}": dict(title=f"Does weight decay lift the fast recipe's {name}, at the same seconds? (lesson 10)",
+                            budget=PRESETS["fast"][m], target=None, views=_weight_decay(m))
+       for m, name in (("baseline", "baseline"), ("resnet34", "ResNet34"))},
     "detective-baseline": dict(title="Which reading of the report's recipe gives the baseline's 69.4%?", budget={}, target=0.694,
                                views={"readings": {
         "(a) the course's reading": variant(model="baseline"),
