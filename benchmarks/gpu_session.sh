@@ -31,8 +31,8 @@
 #               H100-minutes left), detective-resnet34 (issue 13), ablation-fast and ablation-full (issue 13: the ablation with
 #               the fast and the report's recipe); fast-wd-resnet34 (weight decay, 5 seeds) is done on an H100; the baseline's
 #               sweeps are CPU-sized and committed from the CPU; the order is the priority: detective-resnet34 alone is about
-#               20 GPU-minutes, so the later ones start in later sessions), resumed from results/sweeps/NAME: each finished run leaves its JSON at once, so a
-#               stage cut short keeps every finished run
+#               20 GPU-minutes, so the later ones start in later sessions), resumed from results/sweeps/NAME: each
+#               finished run leaves its JSON at once, so a stage cut short keeps every finished run
 # TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
 # STAGES picks stages (default: "tests sweeps", what is owed: reproduce, features, engine, augment, compile and beyond ran on
 # an H200 and are committed in results/ (beyond-h200, benchmarks-h200.md, reproduce-paper-h200); tests, reproduce and

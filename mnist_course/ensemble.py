@@ -94,7 +94,7 @@ def _fast_sweeps(results: Path) -> list[dict]:
         ranked = [s for s in summarize(res["runs"]) if s["n"] > 1]  # lesson 07's summary; one seed has no spread: not ranked
         if not ranked: continue
         best, preset = max(ranked, key=lambda s: s["mean"]), {r["variant"] for r in res["runs"] if _is_fast_preset(r, res["budget"])}
-        for s in sorted({s["variant"]: s for s in ranked if s is best or s["variant"] in preset}.values(), key=lambda s: s is best):
+        for s in [s for s in ranked if s["variant"] in preset and s is not best] + [best]:  # the preset first, then the best
             name = "preset fast" if s["variant"] in preset else f"fast recipe, {s['variant']}"
             secs = [r["train_seconds"] for r in res["runs"] if r["variant"] == s["variant"]]
             rows.append(dict(model=res["runs"][0]["model"], entry=name + (f" (best of sweep {d.name}, 2+ seeds)" if s is best else ""),
