@@ -20,14 +20,18 @@
 #   compile     benchmarks/train.py --compile reduce-overhead: torch.compile's CUDA graphs beside the course's graph
 #   ablation    the ablation sweep of lesson 07, one process per seed side by side, then its summary
 #   beyond      issue 14 (lessons 10, 11, 04b): `train --preset fast`, 5 seeds of the ResNet34 (BEYOND_MODELS; the
-#               baseline is CPU-sized), their ensemble without and with TTA (`evaluate RUN... --tta N`), DenseNet121 with
-#               the fast preset (DENSE_SEEDS), a self-trained student of seeds 0-2 (`self-train TEACHER`), and the
+#               baseline is CPU-sized), their ensemble without and with TTA (`evaluate RUN... --tta N`), and with TTA at the
+#               strength the runs' own validation images choose (`--tta-strength auto`), DenseNet121 with
+#               the fast preset (DENSE_SEEDS, "" for none), a self-trained student of seeds 0-2 (`self-train TEACHER`;
+#               STUDENTS, "" for none), and the
 #               ensemble of the ResNet34s with the DenseNet121s; finished runs are resumed where their weights came back
 #               (the baseline's; the ResNet34's and DenseNet121's are too big, so their ensembles and students run in
 #               the same call as their training); commit results.tgz's beyond/ as results/beyond-GPU (e.g. beyond-h200):
 #               lessons 10 and 11 and the leaderboard read it
-#   sweeps      the GPU sweeps (`mnist-course sweep NAME`; SWEEP_NAMES picks; default, in this order: fast-epochs-resnet34
-#               (issue 14, still open: how far the fast recipe goes with 2-8 epochs; 6 of 12 runs done on an H100, about 4
+#   sweeps      the GPU sweeps (`mnist-course sweep NAME`; SWEEP_NAMES picks; default, in this order: fast-batch-resnet34
+#               (issue 14, still open: batch 128, 256 and 512 with the peak rate scaled, then the seconds saved spent on
+#               epochs, against the 25 s target; about 6 H100-minutes), fast-epochs-resnet34
+#               (issue 14: how far the fast recipe goes with 2-8 epochs; 6 of 12 runs done on an H100, about 4
 #               H100-minutes left), detective-resnet34 (issue 13), ablation-fast and ablation-full (issue 13: the ablation with
 #               the fast and the report's recipe); fast-wd-resnet34 (weight decay, 5 seeds) is done on an H100; the baseline's
 #               sweeps are CPU-sized and committed from the CPU; the order is the priority: detective-resnet34 alone is about
@@ -129,8 +133,8 @@ fi
 #    TTA, a self-trained student of seeds 0-2, then DenseNet121 (lesson 04b) and the ensemble with it
 if has beyond; then
   if [ "$TINY" = 1 ]; then F="--epochs 1 --samples-per-epoch 256 --eval-subset 200"; SEEDS="0 1"; STUDENTS="0"; V=2; M=baseline  # a CPU: the path only
-  else F=""; SEEDS="0 1 2 3 4"; STUDENTS=${STUDENTS:-"0 1 2"}; V=${TTA_VIEWS:-8}; M=${BEYOND_MODELS:-resnet34}; fi  # baseline: CPU-sized
-  D=${DENSE_SEEDS:-0}; B="$WORK/beyond"; mkdir -p "$B"
+  else F=""; SEEDS="0 1 2 3 4"; STUDENTS=${STUDENTS-"0 1 2"}; V=${TTA_VIEWS:-8}; M=${BEYOND_MODELS:-resnet34}; fi  # baseline: CPU-sized
+  D=${DENSE_SEEDS-0}; B="$WORK/beyond"; mkdir -p "$B"
   train() {  # MODEL SEED: the fast preset, resumed where a run came back whole (DenseNet121: about 90 s on an H200)
     stamp "beyond: $1, preset fast, seed $2"
     timeout $(limit 150) mnist-course train --model $1 --preset fast --seed $2 $F --resume --out "$B/$1-seed$2" > "$B/$1-seed$2.log" 2>&1
@@ -140,8 +144,9 @@ if has beyond; then
     runs=$(for s in $SEEDS; do echo "$B/$m-seed$s"; done)
     stamp "beyond: $m ensemble of $(echo $SEEDS | wc -w), without and with TTA ($V views)"
     { timeout $(limit 60) mnist-course evaluate $runs --out "$B/$m-ensemble"
-      timeout $(limit 90) mnist-course evaluate $runs --tta $V --out "$B/$m-ensemble-tta$V"; } >> "$OUT/beyond.log" 2>&1
-    tail -n 2 "$OUT/beyond.log"; pack
+      timeout $(limit 90) mnist-course evaluate $runs --tta $V --out "$B/$m-ensemble-tta$V"
+      timeout $(limit 120) mnist-course evaluate $runs --tta $V --tta-strength auto --out "$B/$m-ensemble-tta$V-auto"; } >> "$OUT/beyond.log" 2>&1
+    tail -n 8 "$OUT/beyond.log"; pack
   done
   for s in $D; do train densenet121 $s; done; pack
   for m in $M; do for s in $STUDENTS; do
@@ -162,7 +167,7 @@ fi
 
 # 8. the GPU sweeps of issues 13 and 14, resumed from what earlier sessions committed (results/sweeps/NAME)
 if has sweeps; then
-for S in ${SWEEP_NAMES:-fast-epochs-resnet34 detective-resnet34 ablation-fast ablation-full}; do
+for S in ${SWEEP_NAMES:-fast-batch-resnet34 fast-epochs-resnet34 detective-resnet34 ablation-fast ablation-full}; do
   if [ "$(limit 60)" -lt 30 ]; then stamp "sweep $S: no time left in this call"; continue; fi
   stamp "sweep $S"
   mkdir -p "$WORK/sweeps/$S"

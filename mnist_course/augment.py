@@ -111,14 +111,17 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
     return a.type == b.type and index(a) == index(b)
 
 def sample_affine(n: int, generator: torch.Generator, device=None, rotation=10., zoom=(0.9, 1.1),
-                  width_shift=0.1, height_shift=0.1, size=28) -> dict:
-    "`n` random parameter sets, Keras' way, as a dict of (n,) tensors for `apply_affine`; `size` is H or (H, W)."
+                  width_shift=0.1, height_shift=0.1, size=28, strength=1.) -> dict:
+    """`n` random parameter sets, Keras' way, as a dict of (n,) tensors for `apply_affine`; `size` is H or (H, W).
+    `strength` scales every range towards the identity (0: no change, 1: the ranges as given; milder test-time views, lesson 10)."""
+    if not strength >= 0: raise ValueError(f"strength scales the ranges towards the identity and must be >= 0, got {strength}")
     device = torch.device(device or generator.device)
     if not _same_device(device, generator.device):
         raise ValueError(f"the generator is on {generator.device} but the parameters are wanted on {device}: "
                          f"create it with torch.Generator(device='{device}')")
     h, w = (size, size) if isinstance(size, int) else tuple(size)
-    ranges = _param_ranges(rotation, zoom, width_shift, height_shift)
+    ranges = {k: tuple(c + (v - c) * strength for v in r) for k, r in _param_ranges(rotation, zoom, width_shift, height_shift).items()
+              for c in [1. if k.startswith("zoom") else 0.]}  # c: the identity's value (zoom 1, angle and shift 0)
     lo, hi = (_constant(v, torch.float32, device) for v in zip(*ranges.values()))
     scale = _constant((1, w, h, 1, 1), torch.float32, device)   # shifts are fractions of the width / height
     u = torch.rand(n, len(ranges), generator=generator, device=device)

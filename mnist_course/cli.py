@@ -44,6 +44,13 @@ def _json_object(text: str) -> dict:
     if not isinstance(value, dict): raise argparse.ArgumentTypeError(f"expected a JSON object {{...}}, got {text!r}")
     return value
 
+def _tta_strength(text: str) -> float | str:
+    "A TTA strength from the command line: a number >= 0, or 'auto' (chosen on validation images, lesson 10)."
+    try: s = text if text == "auto" else float(text)
+    except ValueError: s = -1.
+    if s != "auto" and not s >= 0: raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'auto', got {text!r}")
+    return s
+
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     "One option per `TrainConfig` field (except model), defaulting to the preset's value."
     for f in dataclasses.fields(TrainConfig):
@@ -100,6 +107,7 @@ def cmd_evaluate(args) -> None:
     from mnist_course.data import load_mnist
     from mnist_course.ensemble import evaluate_ensemble
     from mnist_course.evaluate import evaluate_run, evaluation_dir
+    if args.tta_strength != 1 and not args.tta: raise ValueError("--tta-strength scales the TTA views: give --tta N too")
     ds = load_mnist(args.source, args.root)
     if len(args.checkpoint) == 1 and not args.tta:
         m = evaluate_run(args.checkpoint[0], ds, out=args.out, device=args.device)
@@ -107,11 +115,13 @@ def cmd_evaluate(args) -> None:
               f"AUC micro {m['auc_micro']:.6f} macro {m['auc_macro']:.6f}, ECE {m['ece']:.4f}")
     else:
         if len(args.checkpoint) > 1 and not args.out: raise ValueError("an ensemble of several runs needs --out DIR for its files")
-        m = evaluate_ensemble(args.checkpoint, ds, out=args.out, device=args.device, views=args.tta, seed=args.seed)
-        print(f"ensemble of {len(args.checkpoint)}{f', TTA {args.tta} views' if args.tta else ''}: test accuracy {m['test_acc']:.4f} "
+        m = evaluate_ensemble(args.checkpoint, ds, out=args.out, device=args.device, views=args.tta, seed=args.seed, strength=args.tta_strength)
+        for s, accs in (m["tta_validation"] or {}).items():  # --tta-strength auto: what chose it
+            print(f"validation, {'no TTA' if s == '0' else f'strength {s}'}: runs alone {', '.join(f'{a:.4f}' for a in accs)}")
+        print(f"{m['label']}: test accuracy {m['test_acc']:.4f} "
               f"({m['errors']} errors); members alone {', '.join(f'{a:.4f}' for a in m['member_acc'])}; "
               f"first k averaged {', '.join(f'{a:.4f}' for a in m['members_curve'])}")
-    print(f"wrote metrics.json and {', '.join(m['figures'])} to {args.out or evaluation_dir(args.checkpoint[0], args.tta)}")
+    print(f"wrote metrics.json and {', '.join(m['figures'])} to {args.out or evaluation_dir(args.checkpoint[0], m.get('views', 0), m.get('strength', 1))}")
 
 # %% ../nbs/90_cli.ipynb #90c5e1f0
 def cmd_self_train(args) -> None:
@@ -197,8 +207,11 @@ def make_parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint", metavar="CHECKPOINT", nargs="+",
                     help="a run folder (--out of train) or a checkpoint folder; several: their ensemble (lesson 10)")
     ev.add_argument("--tta", type=int, default=0, metavar="N", help="average N Keras-style augmented views of each test image too (default: 0)")
+    ev.add_argument("--tta-strength", type=_tta_strength, default=1., metavar="S",
+                    help="scale the TTA views' ranges towards the image itself (0.5: half the training's); auto: the best of "
+                         "0.25, 0.5, 1 and no TTA on the runs' own validation images (default: 1)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the TTA views (default: 0)")
-    ev.add_argument("--out", metavar="DIR", help="where metrics.json and the figures go (default: CHECKPOINT/evaluation, with --tta N: CHECKPOINT/evaluation-ttaN)")
+    ev.add_argument("--out", metavar="DIR", help="where metrics.json and the figures go (default: CHECKPOINT/evaluation, with --tta N: CHECKPOINT/evaluation-ttaN[-strengthS])")
     ev.add_argument("--device", help="cuda, mps or cpu (default: fastest present)")
     _add_data_options(ev)
     ev.set_defaults(func=cmd_evaluate)

@@ -26,13 +26,14 @@ from .step import EVAL_BS, eval_logits
 
 # %% ../nbs/06_evaluation.ipynb #b560f972
 def test_probabilities(model: torch.nn.Module, x: torch.Tensor, bs: int = EVAL_BS, channels_last: bool = False,
-                       tfm=normalize, views: int = 0, seed: int = 0) -> np.ndarray:
+                       tfm=normalize, views: int = 0, seed: int = 0, strength: float = 1.) -> np.ndarray:
     """Class probabilities (N, 10) of `model` for uint8 images `x` (N, 28, 28), scaled by `tfm`: the softmax of lesson 05c's
-    `eval_logits`, float64 on the CPU. `views` > 0 averages in that many Keras-style random copies of each image (test-time augmentation, from `seed`)."""
+    `eval_logits`, float64 on the CPU. `views` > 0 averages in that many Keras-style random copies of each image (test-time augmentation, from `seed`),
+    their ranges the training's scaled by `strength` (lesson 02's `sample_affine`)."""
     dev = next(model.parameters()).device
     loader = DeviceLoader(x.to(dev), torch.zeros(len(x), device=dev), bs=bs, tfm=tfm)
     gen = torch.Generator(device=dev).manual_seed(seed)
-    warped = lambda: ((random_affine(xb, gen), yb) for xb, yb in loader)  # lesson 02's transform, a fresh draw per view
+    warped = lambda: ((random_affine(xb, gen, strength=strength), yb) for xb, yb in loader)  # lesson 02's transform, a fresh draw per view
     probs = [eval_logits(model, warped() if v else loader, channels_last)[0].softmax(1).double() for v in range(views + 1)]
     return torch.stack(probs).mean(0).cpu().numpy()
 
@@ -145,12 +146,12 @@ def run_transform(state: dict):
     return input_transform(state["config"].get("inputs", "standardize"))  # runs from before the field: standardised
 
 def checkpoint_probabilities(path: str | os.PathLike, x: torch.Tensor, device: str | torch.device | None = None,
-                             views: int = 0, seed: int = 0) -> tuple[np.ndarray, dict]:
+                             views: int = 0, seed: int = 0, strength: float = 1.) -> tuple[np.ndarray, dict]:
     "(test probabilities, checkpoint state) of the run at `path` for uint8 images `x`, fed as the run fed itself (layout, pixel scaling)."
     model, state = load_model(path, pick_device(None if device is None else str(device)))
     layout = state.get("runtime", {}).get("channels_last", False)  # as the run tested itself
     model = model.to(memory_format=torch.channels_last) if layout else model
-    return test_probabilities(model, x, channels_last=layout, tfm=run_transform(state), views=views, seed=seed), state
+    return test_probabilities(model, x, channels_last=layout, tfm=run_transform(state), views=views, seed=seed, strength=strength), state
 
 def write_evaluation(out: str | os.PathLike, name: str, x: torch.Tensor, y: np.ndarray, probs: np.ndarray, **record) -> dict:
     "Write `probs` and `y` as .npy, metrics.json (`record`, then the summary) and the figures into `out`; returns the metrics."
@@ -162,9 +163,9 @@ def write_evaluation(out: str | os.PathLike, name: str, x: torch.Tensor, y: np.n
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return metrics
 
-def evaluation_dir(path: str | os.PathLike, views: int = 0) -> Path:
-    "Where an evaluation of the run at `path` goes unless told: `evaluation/` in it, `evaluation-ttaN/` with N TTA views."
-    return Path(path) / (f"evaluation-tta{views}" if views else "evaluation")
+def evaluation_dir(path: str | os.PathLike, views: int = 0, strength: float = 1.) -> Path:
+    "Where an evaluation of the run at `path` goes unless told: `evaluation/` in it, `evaluation-ttaN/` with N TTA views (`-strengthS` if milder)."
+    return Path(path) / (f"evaluation-tta{views}" + (f"-strength{strength:g}" if strength != 1 else "") if views else "evaluation")
 
 def evaluate_run(path: str | os.PathLike, data: Mnist | None = None, out: str | os.PathLike | None = None,
                  device: str | None = None, name: str | None = None, test_subset: int | None = None) -> dict:

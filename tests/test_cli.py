@@ -54,6 +54,13 @@ def test_evaluate_an_ensemble_with_tta(source, tmp_path, mnist):
     assert (tmp_path / "ens" / "metrics.json").exists() and (tmp_path / "ens" / "probabilities.npy").exists()
     r = run("evaluate", *runs, "--source", source, "--root", tmp_path / "root")
     assert r.returncode == 1 and "needs --out" in r.stderr
+    r = run("evaluate", *runs, "--tta", "2", "--tta-strength", "auto", "--out", tmp_path / "auto", "--source", source, "--root", tmp_path / "root")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "auto" / "metrics.json").read_text())  # chosen on each run's validation images: no TTA, then 3 strengths
+    assert list(m["tta_validation"]) == ["0", "0.25", "0.5", "1"] and all(len(a) == 2 for a in m["tta_validation"].values())
+    assert r.stdout.startswith("validation, no TTA: runs alone") and f"{m['label']}: test accuracy" in r.stdout
+    assert run("evaluate", *runs[:1], "--tta-strength", "0.5").stderr.endswith("give --tta N too\n")
+    assert "expected a number >= 0 or 'auto'" in run("evaluate", *runs[:1], "--tta", "2", "--tta-strength", "-1").stderr
 
 
 def test_self_train_and_predict_with_an_ensemble(source, tmp_path, mnist):

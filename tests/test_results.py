@@ -2,8 +2,10 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from mnist_course.ensemble import best_strength
 from mnist_course.sweep import ABLATION_BUDGET, SWEEPS, run_name, sweep_table
 
 ROOT = Path(__file__).parents[1]
@@ -87,6 +89,10 @@ def test_beyond_runs_agree_with_themselves_and_the_readme():
     fast = [json.loads((ROOT / f"results/beyond-h200/resnet34-seed{s}/metrics.json").read_text())["test_acc"] for s in range(5)]
     tta = json.loads((ROOT / "results/beyond-h200/resnet34-ensemble-tta8/metrics.json").read_text())["test_acc"]
     assert f"ResNet34 at {sum(fast) / 5:.2%} (5 seeds)" in readme and f"8 TTA views reach {tta:.2%}" in readme
+    auto = json.loads((ROOT / "results/beyond-cpu/baseline-ensemble-tta8-auto/metrics.json").read_text())  # --tta-strength auto
+    assert auto["strength"] == best_strength({float(s): a for s, a in auto["tta_validation"].items()})  # what validation chose
+    assert auto["strength"] == 0.5 and "Test-time views at half lesson 02's ranges" in readme
+    assert f"runs alone ({np.mean(auto['member_acc']):.2%} on average" in readme and f"ensemble ({auto['test_acc']:.2%}" in readme
 
 
 SWEEP_FOLDERS = {**{d.name: d for d in (ROOT / "results/sweeps").iterdir() if d.is_dir()}, "ablation": ABLATION}
