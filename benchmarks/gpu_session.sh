@@ -146,7 +146,7 @@ if has beyond; then
     { timeout $(limit 60) mnist-course evaluate $runs --out "$B/$m-ensemble"
       timeout $(limit 90) mnist-course evaluate $runs --tta $V --out "$B/$m-ensemble-tta$V"
       timeout $(limit 120) mnist-course evaluate $runs --tta $V --tta-strength auto --out "$B/$m-ensemble-tta$V-auto"; } >> "$OUT/beyond.log" 2>&1
-    tail -n 8 "$OUT/beyond.log"; pack
+    grep "test accuracy" "$OUT/beyond.log" | tail -n 3; pack
   done
   for s in $D; do train densenet121 $s; done; pack
   for m in $M; do for s in $STUDENTS; do

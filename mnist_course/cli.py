@@ -45,10 +45,10 @@ def _json_object(text: str) -> dict:
     return value
 
 def _tta_strength(text: str) -> float | str:
-    "A TTA strength from the command line: a number >= 0, or 'auto' (chosen on validation images, lesson 10)."
+    "A TTA strength from the command line: a number in [0, 1], or 'auto' (chosen on validation images, lesson 10)."
     try: s = text if text == "auto" else float(text)
     except ValueError: s = -1.
-    if s != "auto" and not s >= 0: raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'auto', got {text!r}")
+    if s != "auto" and not 0 <= s <= 1: raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {text!r}")
     return s
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:

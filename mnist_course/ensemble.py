@@ -38,7 +38,9 @@ TTA_STRENGTHS = (0.25, 0.5, 1.)  # the strengths "auto" chooses among (besides n
 
 def held_out_images(path: str | os.PathLike, ds: Mnist) -> tuple[torch.Tensor, np.ndarray]:
     "The validation images of the run at `path`: its own seed's split, never trained on; and their labels."
-    cfg = load_state(latest_checkpoint(path))["config"]
+    state = load_state(latest_checkpoint(path))
+    if state.get("extra"): raise ValueError(f"{path} trained on pseudo-labelled validation images (lesson 11): it has no held-out images")
+    cfg = state["config"]
     _, idx = split_train_val(ds.train_y, cfg["val_frac"], cfg["seed"])
     return ds.train_x[idx], ds.train_y[idx].numpy()
 
@@ -65,10 +67,11 @@ def evaluate_ensemble(paths, data: Mnist | None = None, out: str | os.PathLike |
     """Evaluate the average of the runs at `paths` (each with `views` TTA copies at `strength`) on the test set; write metrics.json and figures to `out`.
     `strength="auto"`: the best of `TTA_STRENGTHS` and no TTA on the runs' validation images (recorded as `tta_validation`)."""
     if not paths: raise ValueError("an ensemble needs at least one run folder")
+    if strength != "auto" and not (isinstance(strength, (int, float)) and 0 <= strength <= 1):
+        raise ValueError(f"strength is a number in [0, 1] or 'auto', got {strength!r}")
     ds = data or load_mnist()
     val = tta_on_validation(paths, ds, views, seed=seed, device=device) if strength == "auto" and views else None
-    if strength == "auto": strength = best_strength(val) if val else 1.
-    if not strength: views, strength = 0, 1.  # views of the image itself: no TTA
+    if strength == "auto": strength = best_strength(val) if val else 1.  # 0 (no TTA won): views of the image itself, as asked
     x, y = ds.test_x[:test_subset or None], ds.test_y[:test_subset or None].numpy()
     members, states = member_probabilities(paths, x, device, views, seed, strength)
     name = ", ".join(filter(None, [f"ensemble of {len(paths)}", tta_label(views, strength)]))
@@ -111,7 +114,8 @@ def _beyond(results: Path) -> list[dict]:
         for f in sorted(folder.glob("*-ensemble*/metrics.json")):  # e.g. resnet34-ensemble-tta8, resnet34-densenet121-ensemble-tta8
             e = json.loads(f.read_text())
             rows.append(dict(model=" + ".join(dict.fromkeys(c["model"] for c in e["configs"])), acc=e["test_acc"], std=None, n=1,
-                             entry=" + ".join(filter(None, [f"ensemble of {len(e['members'])}", tta_label(e["views"], e.get("strength", 1))])),
+                             entry=" + ".join(filter(None, [f"ensemble of {len(e['members'])}", tta_label(e["views"], e.get("strength", 1))]))
+                                   + (" (strength chosen on validation)" if e.get("tta_validation") else ""),
                              seconds=None, where=e["trained_on"], source=folder.name))
     return rows
 

@@ -102,11 +102,11 @@ def _epochs(model: str, counts) -> dict: return {"epochs of 120,000 images": {f"
 def _weight_decay(model: str) -> dict:
     return {"weight decay": {"no weight decay (the fast preset)": variant(model=model), "weight decay 5e-4": variant(model=model, weight_decay=5e-4)}}
 BATCH_BUDGET = {k: v for k, v in FAST.items() if k not in ("bs", "lr")}  # the fast recipe less what the batch sweeps change
-def _batch(model: str, bs: int, epochs: int = 4) -> dict:  # the peak rate scaled with the batch (linear scaling rule, Goyal et al. 2017)
-    return variant(model=model, epochs=epochs, bs=bs, lr=FAST["lr"] * bs / FAST["bs"])
+def _peak(bs: int) -> float: return FAST["lr"] * bs / FAST["bs"]  # the peak rate scaled with the batch (linear scaling rule, Goyal et al. 2017)
+def _batch(model: str, bs: int, epochs: int = 4) -> dict: return variant(model=model, epochs=epochs, bs=bs, lr=_peak(bs))
 def _batches(model: str, more=()) -> dict:
     "The preset's 4 epochs at batch 128, 256, 512; then, if `more` ((batch, epochs), ...), the seconds saved spent on epochs."
-    views = {"batch size, 4 epochs": {f"batch {bs}, peak lr {FAST['lr'] * bs / FAST['bs']:g}" + (" (the fast preset)" if bs == FAST["bs"] else ""):
+    views = {"batch size, 4 epochs": {f"batch {bs}, peak lr {_peak(bs):g}" + (" (the fast preset)" if bs == FAST["bs"] else ""):
                                       _batch(model, bs) for bs in (128, 256, 512)}}
     return views | ({"a bigger batch, more epochs": {f"batch {bs}, {e} epochs": _batch(model, bs, e) for bs, e in more}} if more else {})
 DOUBLE_SOFTMAX_B = dict(model="baseline", softmax_loss=True, augment=False, samples_per_epoch=0)  # lesson 09's (c) under (b)

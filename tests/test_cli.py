@@ -60,7 +60,7 @@ def test_evaluate_an_ensemble_with_tta(source, tmp_path, mnist):
     assert list(m["tta_validation"]) == ["0", "0.25", "0.5", "1"] and all(len(a) == 2 for a in m["tta_validation"].values())
     assert r.stdout.startswith("validation, no TTA: runs alone") and f"{m['label']}: test accuracy" in r.stdout
     assert run("evaluate", *runs[:1], "--tta-strength", "0.5").stderr.endswith("give --tta N too\n")
-    assert "expected a number >= 0 or 'auto'" in run("evaluate", *runs[:1], "--tta", "2", "--tta-strength", "-1").stderr
+    assert "expected a number in [0, 1] or 'auto'" in run("evaluate", *runs[:1], "--tta", "2", "--tta-strength", "-1").stderr
 
 
 def test_self_train_and_predict_with_an_ensemble(source, tmp_path, mnist):

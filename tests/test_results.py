@@ -91,8 +91,21 @@ def test_beyond_runs_agree_with_themselves_and_the_readme():
     assert f"ResNet34 at {sum(fast) / 5:.2%} (5 seeds)" in readme and f"8 TTA views reach {tta:.2%}" in readme
     auto = json.loads((ROOT / "results/beyond-cpu/baseline-ensemble-tta8-auto/metrics.json").read_text())  # --tta-strength auto
     assert auto["strength"] == best_strength({float(s): a for s, a in auto["tta_validation"].items()})  # what validation chose
+    own = [json.loads((ROOT / "results/beyond-cpu" / Path(m).name / "history.json").read_text())[-1]["val_acc"] for m in auto["members"]]
+    assert auto["tta_validation"]["0"] == own  # scored on each run's own held-out split: no TTA gives its last validation accuracy
     assert auto["strength"] == 0.5 and "Test-time views at half lesson 02's ranges" in readme
     assert f"runs alone ({np.mean(auto['member_acc']):.2%} on average" in readme and f"ensemble ({auto['test_acc']:.2%}" in readme
+
+
+def test_readme_quotes_the_baseline_batch_sweep():
+    "The README's words on a bigger batch for the baseline are the committed sweep's: accuracies, speed, the collapsed seed."
+    runs = json.loads((ROOT / "results/sweeps/fast-batch-baseline/fast-batch-baseline.json").read_text())["runs"]
+    acc = lambda bs: [r["test_acc"] for r in runs if r["overrides"]["bs"] == bs]
+    secs = lambda bs: np.median([r["train_seconds"] for r in runs if r["overrides"]["bs"] == bs])
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"batch 256 with the peak rate doubled: {np.mean(acc(256)):.2%} against {np.mean(acc(128)):.2%}, and no faster" in readme
+    assert secs(256) > 0.95 * secs(128) and secs(512) < 0.8 * secs(128)  # "no faster"; batch 512 "faster"
+    assert sum(a < 0.5 for a in acc(512)) == 1 and "batch 512 at 0.2: faster but unstable, one seed of five collapses" in readme
 
 
 SWEEP_FOLDERS = {**{d.name: d for d in (ROOT / "results/sweeps").iterdir() if d.is_dir()}, "ablation": ABLATION}
