@@ -82,3 +82,5 @@ def test_self_train_and_predict_with_an_ensemble(source, tmp_path, mnist):
     assert r.returncode == 0 and r.stdout.startswith(f"{tmp_path / 'seven.png'}: "), r.stderr
     r = run("self-train", tmp_path / "nothing", "--out", tmp_path / "s2", *data)
     assert r.returncode == 1 and "a teacher must be a trained run folder" in r.stderr
+    r = run("evaluate", tmp_path / "student", "--tta", "2", "--tta-strength", "auto", *data)  # it trained on its validation images
+    assert r.returncode == 1 and "trained on pseudo-labelled validation images" in r.stderr and not (tmp_path / "student/evaluation-tta2").exists()
