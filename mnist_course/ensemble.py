@@ -17,7 +17,7 @@ import torch
 from .data import Mnist, load_mnist, split_train_val
 from .checkpoint import MODELS, latest_checkpoint, load_state
 from .config import make_config
-from .evaluate import checkpoint_probabilities, evaluation_dir, write_evaluation
+from .evaluate import checkpoint_probabilities, evaluation_dir, load_for_eval, test_probabilities, write_evaluation
 from .machine import describe_machine, named_hardware, pick_device
 from .reproduce import REPORT
 from .sweep import summarize
@@ -48,9 +48,9 @@ def tta_on_validation(paths, ds: Mnist, views: int, strengths=TTA_STRENGTHS, see
     "{strength: [validation accuracy of each run]}: each run on its own validation images, without TTA (strength 0) and with `views` views at each strength."
     accs = {}
     for p in paths:
-        x, y = held_out_images(p, ds)
+        (x, y), (model, _, feed) = held_out_images(p, ds), load_for_eval(p, device)  # each run loaded once
         for s in (0, *strengths):
-            accs.setdefault(s, []).append(float((checkpoint_probabilities(p, x, device, views if s else 0, seed, s)[0].argmax(1) == y).mean()))
+            accs.setdefault(s, []).append(float((test_probabilities(model, x, views=views if s else 0, seed=seed, strength=s, **feed).argmax(1) == y).mean()))
     return accs
 
 def tta_label(views: int, strength: float = 1.) -> str:

@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['test_probabilities', 'roc_per_class', 'plot_roc', 'plot_roc_side_by_side', 'plot_confusion', 'per_class_scores',
-           'reliability', 'plot_calibration', 'plot_errors', 'run_transform', 'checkpoint_probabilities',
-           'write_evaluation', 'evaluation_dir', 'evaluate_run', 'coverage', 'plot_coverage']
+           'reliability', 'plot_calibration', 'plot_errors', 'run_transform', 'load_for_eval',
+           'checkpoint_probabilities', 'write_evaluation', 'evaluation_dir', 'evaluate_run', 'coverage',
+           'plot_coverage']
 
 # %% ../nbs/06_evaluation.ipynb #08aaafea
 import json
@@ -145,13 +146,18 @@ def run_transform(state: dict):
     "The pixel scaling (lesson 01) a run trained with, from its checkpoint state: how anything after it must feed it images."
     return input_transform(state["config"].get("inputs", "standardize"))  # runs from before the field: standardised
 
-def checkpoint_probabilities(path: str | os.PathLike, x: torch.Tensor, device: str | torch.device | None = None,
-                             views: int = 0, seed: int = 0, strength: float = 1.) -> tuple[np.ndarray, dict]:
-    "(test probabilities, checkpoint state) of the run at `path` for uint8 images `x`, fed as the run fed itself (layout, pixel scaling)."
+def load_for_eval(path: str | os.PathLike, device: str | torch.device | None = None) -> tuple[torch.nn.Module, dict, dict]:
+    "The run at `path` as it fed itself: (model in its memory layout, checkpoint state, `test_probabilities`' keywords for layout and pixel scaling)."
     model, state = load_model(path, pick_device(None if device is None else str(device)))
     layout = state.get("runtime", {}).get("channels_last", False)  # as the run tested itself
     model = model.to(memory_format=torch.channels_last) if layout else model
-    return test_probabilities(model, x, channels_last=layout, tfm=run_transform(state), views=views, seed=seed, strength=strength), state
+    return model, state, dict(channels_last=layout, tfm=run_transform(state))
+
+def checkpoint_probabilities(path: str | os.PathLike, x: torch.Tensor, device: str | torch.device | None = None,
+                             views: int = 0, seed: int = 0, strength: float = 1.) -> tuple[np.ndarray, dict]:
+    "(test probabilities, checkpoint state) of the run at `path` for uint8 images `x`, fed as the run fed itself (layout, pixel scaling)."
+    model, state, feed = load_for_eval(path, device)
+    return test_probabilities(model, x, views=views, seed=seed, strength=strength, **feed), state
 
 def write_evaluation(out: str | os.PathLike, name: str, x: torch.Tensor, y: np.ndarray, probs: np.ndarray, **record) -> dict:
     "Write `probs` and `y` as .npy, metrics.json (`record`, then the summary) and the figures into `out`; returns the metrics."
