@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['MODELS', 'CheckpointError', 'save_checkpoint', 'latest_checkpoint', 'load_state', 'load_weights', 'build_model',
-           'load_model']
+           'require_checkpoint', 'load_model']
 
 # %% ../nbs/05a_checkpoints.ipynb #b77a6935
 import os
@@ -83,11 +83,16 @@ def build_model(name: str, **options) -> nn.Module:
     except TypeError as e: raise ValueError(f"{name} does not take the options {options}: {e}") from e
 
 # %% ../nbs/05a_checkpoints.ipynb #feb141f8
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    "The trained model in `path` (a run or checkpoint folder), in eval mode, and its checkpoint state."
+def require_checkpoint(path: str | os.PathLike) -> Path:
+    "`latest_checkpoint(path)`, or a clear error where `path` holds none: what loading a trained run needs."
     ck = latest_checkpoint(path)
     if ck is None: raise FileNotFoundError(f"{path}: no checkpoint found (expected a run folder with checkpoints/epoch-NNN/ "
                                            "or a checkpoint folder with model.safetensors)")
+    return ck
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    "The trained model in `path` (a run or checkpoint folder), in eval mode, and its checkpoint state."
+    ck = require_checkpoint(path)
     state = load_state(ck)
     cfg = state.get("config", {})
     model = load_weights(build_model(cfg.get("model"), **cfg.get("model_options", {})), ck, cfg.get("model"))
