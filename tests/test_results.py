@@ -97,6 +97,18 @@ def test_beyond_runs_agree_with_themselves_and_the_readme():
     assert f"runs alone ({np.mean(auto['member_acc']):.2%} on average" in readme and f"ensemble ({auto['test_acc']:.2%}" in readme
 
 
+def test_beyond_weight_decay_runs_repeat_their_sweep_and_the_readme_quotes_them():
+    "The baseline's runs trained with --weight-decay 5e-4 are the weight-decay sweep's, seed for seed (a CPU repeats itself)."
+    sweep = {r["seed"]: r for r in json.loads((ROOT / "results/sweeps/fast-wd-baseline/fast-wd-baseline.json").read_text())["runs"]
+             if r["overrides"].get("weight_decay") == 5e-4}
+    runs = [json.loads((ROOT / f"results/beyond-cpu/baseline-wd-seed{s}/metrics.json").read_text()) for s in range(5)]
+    assert [r["config"]["weight_decay"] for r in runs] == [5e-4] * 5 and [r["config"]["seed"] for r in runs] == list(range(5))
+    assert [r["test_acc"] for r in runs] == [sweep[s]["test_acc"] for s in range(5)]
+    ens = {k: json.loads((ROOT / f"results/beyond-cpu/baseline-wd-ensemble{k}/metrics.json").read_text()) for k in ("", "-tta8-auto")}
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"leaves the baseline's ensemble where it was ({ens['']['test_acc']:.2%} without TTA, {ens['-tta8-auto']['test_acc']:.2%} with the chosen views)" in readme
+
+
 def test_readme_quotes_the_baseline_batch_sweep():
     "The README's words on a bigger batch for the baseline are the committed sweep's: accuracies, speed, the collapsed seed."
     runs = json.loads((ROOT / "results/sweeps/fast-batch-baseline/fast-batch-baseline.json").read_text())["runs"]
