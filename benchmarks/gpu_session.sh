@@ -21,15 +21,15 @@
 #   ablation    the ablation sweep of lesson 07, one process per seed side by side, then its summary
 #   beyond      issue 14 (lessons 10, 11, 04b): `train --preset fast`, 5 seeds of the ResNet34 (BEYOND_MODELS; the
 #               baseline is CPU-sized), their ensemble without and with TTA (`evaluate RUN... --tta N`), and with TTA at the
-#               strength the runs' own validation images choose (`--tta-strength auto`); RECIPES (default "fast") names
+#               strength the runs' own validation images choose (`--tta-strength auto`); RECIPES names
 #               the recipes trained so, each about 5 H100-minutes: fast (the preset), wd (weight decay 5e-4), wd-b256-e5
 #               (and batch 256 at peak 0.1 for 5 epochs; see recipe() below); then, of the preset's runs, DenseNet121 with
-#               the fast preset (DENSE_SEEDS, "" for none), a self-trained student of seeds 0-2 (`self-train TEACHER`;
-#               STUDENTS, "" for none), and the
-#               ensemble of the ResNet34s with the DenseNet121s; finished runs are resumed where their weights came back
-#               (the baseline's; the ResNet34's and DenseNet121's are too big, so their ensembles and students run in
-#               the same call as their training); commit results.tgz's beyond/ as results/beyond-GPU (e.g. beyond-h200):
-#               lessons 10 and 11 and the leaderboard read it
+#               the fast preset (DENSE_SEEDS, e.g. 0), a self-trained student of each seed in STUDENTS (e.g. "0 1 2";
+#               `self-train TEACHER`), and the ensemble of the ResNet34s with the DenseNet121s; finished runs are
+#               resumed where their weights came back (the baseline's) or where an earlier call on the same warm machine
+#               left them in $WORK (the ResNet34's and DenseNet121's weights are too big to come back, so their ensembles
+#               and students run on the machine that trained them); commit results.tgz's beyond/ as results/beyond-GPU
+#               (e.g. beyond-h100): lessons 10 and 11 and the leaderboard read it
 #   sweeps      the GPU sweeps (`mnist-course sweep NAME`; SWEEP_NAMES picks; default, in this order: fast-batch-resnet34
 #               (issue 14, still open: batch 128, 256 and 512 with the peak rate scaled, then the seconds saved spent on
 #               epochs, against the 25 s target; about 6 H100-minutes), fast-epochs-resnet34
@@ -40,10 +40,12 @@
 #               20 GPU-minutes, so the later ones start in later sessions), resumed from results/sweeps/NAME: each
 #               finished run leaves its JSON at once, so a stage cut short keeps every finished run
 # TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
-# STAGES picks stages (default: "tests sweeps", what is owed: reproduce, features, engine, augment, compile and beyond ran on
-# an H200 and are committed in results/ (beyond-h200, benchmarks-h200.md, reproduce-paper-h200); tests, reproduce and
-# features ran on an H100 too (reproduce-paper-h100, benchmarks-h100.md); results/ablation-h100 holds the ablation at its
-# budget);
+# STAGES picks stages (default: "tests beyond sweeps", what is owed: the beyond stage's recipes against issue 14's targets,
+# then the sweeps; reproduce, features, engine, augment, compile and the preset's beyond runs ran on an H200 and are
+# committed in results/ (beyond-h200, benchmarks-h200.md, reproduce-paper-h200); tests, reproduce and features ran on an
+# H100 too (reproduce-paper-h100, benchmarks-h100.md); results/ablation-h100 holds the ablation at its budget). The beyond
+# stage's defaults are what is owed: RECIPES "wd wd-b256-e5", no DenseNet121 and no students (both are committed from the
+# H200); RECIPES=fast DENSE_SEEDS=0 STUDENTS="0 1 2" repeats what the H200 ran;
 # BUDGET (s, default 540) caps the whole script: each stage's limit shrinks to what is left. Runs carried in
 # .device/reproduce, .device/ablation and .device/beyond (unpacked from an earlier results.tgz) are reused where complete:
 # ablation runs, and runs whose weights came back (the baseline's).
@@ -57,7 +59,7 @@ export PYTHONPATH=$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 mkdir -p "$WORK/bin"
 printf '#!/bin/sh\nexec python3 -c "import sys; from mnist_course.cli import main; sys.exit(main(sys.argv[1:]))" "$@"\n' > "$WORK/bin/mnist-course"
 chmod +x "$WORK/bin/mnist-course"; export PATH=$WORK/bin:$PATH
-START=$(date +%s); BUDGET=${BUDGET:-540}; STAGES=${STAGES:-"tests sweeps"}
+START=$(date +%s); BUDGET=${BUDGET:-540}; STAGES=${STAGES:-"tests beyond sweeps"}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 limit() { local left=$(( BUDGET - ($(date +%s) - START) - 5 )); echo $(( $1 < left ? $1 : (left > 1 ? left : 1) )); }
 for d in reproduce ablation beyond; do [ -d ".device/$d" ] && rm -rf "$WORK/$d" && cp -r ".device/$d" "$WORK/"; done
@@ -134,9 +136,11 @@ fi
 # 7. beyond the report (issue 14, lessons 10 and 11): the fast preset over 5 seeds, each network's ensemble without and with
 #    TTA, a self-trained student of seeds 0-2, then DenseNet121 (lesson 04b) and the ensemble with it
 if has beyond; then
-  if [ "$TINY" = 1 ]; then F="--epochs 1 --samples-per-epoch 256 --eval-subset 200"; SEEDS="0 1"; STUDENTS="0"; V=2; M=baseline  # a CPU: the path only
-  else F=""; SEEDS="0 1 2 3 4"; STUDENTS=${STUDENTS-"0 1 2"}; V=${TTA_VIEWS:-8}; M=${BEYOND_MODELS:-resnet34}; fi  # baseline: CPU-sized
-  D=${DENSE_SEEDS-0}; B="$WORK/beyond"; mkdir -p "$B"
+  if [ "$TINY" = 1 ]; then F="--epochs 1 --samples-per-epoch 256 --eval-subset 200"; SEEDS="0 1"; V=2; M=baseline  # a CPU: the path only
+    R=${RECIPES:-"fast wd"}; STUDENTS=${STUDENTS-"0"}; D=${DENSE_SEEDS-0}
+  else F=""; SEEDS="0 1 2 3 4"; V=${TTA_VIEWS:-8}; M=${BEYOND_MODELS:-resnet34}  # baseline: CPU-sized
+    R=${RECIPES:-"wd wd-b256-e5"}; STUDENTS=${STUDENTS-""}; D=${DENSE_SEEDS-""}; fi  # what is owed (see STAGES above)
+  B="$WORK/beyond"; mkdir -p "$B"
   recipe() {  # TAG: what the recipe of that name changes from the fast preset (the candidates for issue 14's targets, fixed before their runs)
     case $1 in
       fast) ;;  # the preset itself
@@ -146,10 +150,10 @@ if has beyond; then
     esac; }
   train() {  # MODEL SEED [TAG]: the fast preset (or recipe TAG: runs MODEL-TAG-seedS), resumed where a run came back whole (DenseNet121: about 90 s on an H200)
     local run="$B/$1${3:+-$3}-seed$2" args; args=$(recipe "${3:-fast}") || return 1
-    stamp "beyond: $1, preset fast $args, seed $2"
+    stamp "beyond: $1, preset fast${args:+ $args}, seed $2"
     timeout $(limit 150) mnist-course train --model $1 --preset fast --seed $2 $args $F --resume --out "$run" > "$run.log" 2>&1
     tail -n 1 "$run.log"; }
-  for m in $M; do for r in ${RECIPES:-fast}; do
+  for m in $M; do for r in $R; do
     recipe "$r" > /dev/null || continue
     t=$([ "$r" = fast ] || echo "$r"); e="$B/$m${t:+-$t}-ensemble"  # the preset's runs keep their names: MODEL-seedS
     for s in $SEEDS; do train $m $s $t; done
