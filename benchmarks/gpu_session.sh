@@ -22,7 +22,8 @@
 #   beyond      issue 14 (lessons 10, 11, 04b): `train --preset fast`, 5 seeds of the ResNet34 (BEYOND_MODELS; the
 #               baseline is CPU-sized), their ensemble without and with TTA (`evaluate RUN... --tta N`), and with TTA at the
 #               strength the runs' own validation images choose (`--tta-strength auto`); RECIPES names
-#               the recipes trained so, each about 5 H100-minutes: fast (the preset), wd (weight decay 5e-4), wd-b256-e5
+#               the recipes trained so, each about 5 GPU-minutes (what the preset's took on the H200): fast (the preset),
+#               wd (weight decay 5e-4), wd-b256-e5
 #               (and batch 256 at peak 0.1 for 5 epochs; see recipe() below); then, of the preset's runs, DenseNet121 with
 #               the fast preset (DENSE_SEEDS, e.g. 0), a self-trained student of each seed in STUDENTS (e.g. "0 1 2";
 #               `self-train TEACHER`), and the ensemble of the ResNet34s with the DenseNet121s; finished runs are
@@ -44,8 +45,9 @@
 # then the sweeps; reproduce, features, engine, augment, compile and the preset's beyond runs ran on an H200 and are
 # committed in results/ (beyond-h200, benchmarks-h200.md, reproduce-paper-h200); tests, reproduce and features ran on an
 # H100 too (reproduce-paper-h100, benchmarks-h100.md); results/ablation-h100 holds the ablation at its budget). The beyond
-# stage's defaults are what is owed: RECIPES "wd wd-b256-e5", no DenseNet121 and no students (both are committed from the
-# H200); RECIPES=fast DENSE_SEEDS=0 STUDENTS="0 1 2" repeats what the H200 ran;
+# stage's defaults are what is owed first: RECIPES "wd" (so that the sweeps get the rest of one call; a second call on the
+# warm machine: STAGES=beyond RECIPES=wd-b256-e5), no DenseNet121 and no students (both are committed from the H200);
+# RECIPES=fast DENSE_SEEDS=0 STUDENTS="0 1 2" repeats what the H200 ran;
 # BUDGET (s, default 540) caps the whole script: each stage's limit shrinks to what is left. Runs carried in
 # .device/reproduce, .device/ablation and .device/beyond (unpacked from an earlier results.tgz) are reused where complete:
 # ablation runs, and runs whose weights came back (the baseline's).
@@ -62,7 +64,7 @@ chmod +x "$WORK/bin/mnist-course"; export PATH=$WORK/bin:$PATH
 START=$(date +%s); BUDGET=${BUDGET:-540}; STAGES=${STAGES:-"tests beyond sweeps"}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 limit() { local left=$(( BUDGET - ($(date +%s) - START) - 5 )); echo $(( $1 < left ? $1 : (left > 1 ? left : 1) )); }
-for d in reproduce ablation beyond; do [ -d ".device/$d" ] && rm -rf "$WORK/$d" && cp -r ".device/$d" "$WORK/"; done
+for d in reproduce ablation beyond; do [ -d ".device/$d" ] && mkdir -p "$WORK/$d" && cp -rn ".device/$d/." "$WORK/$d/"; done  # added to, never over, what an earlier call left
 pack() { tar -czf "$OUT/results.tgz" -C "$WORK" --exclude='*resnet34*/checkpoints' --exclude='*densenet121*/checkpoints' --exclude='bin' . ; }  # weights and momentum: 89 MB (ResNet34), 28 MB (DenseNet121)
 stamp() { echo "== $(date -u +%T) $*"; }
 
@@ -137,9 +139,9 @@ fi
 #    TTA, a self-trained student of seeds 0-2, then DenseNet121 (lesson 04b) and the ensemble with it
 if has beyond; then
   if [ "$TINY" = 1 ]; then F="--epochs 1 --samples-per-epoch 256 --eval-subset 200"; SEEDS="0 1"; V=2; M=baseline  # a CPU: the path only
-    R=${RECIPES:-"fast wd"}; STUDENTS=${STUDENTS-"0"}; D=${DENSE_SEEDS-0}
+    R=${RECIPES-"fast wd"}; STUDENTS=${STUDENTS-"0"}; D=${DENSE_SEEDS-0}
   else F=""; SEEDS="0 1 2 3 4"; V=${TTA_VIEWS:-8}; M=${BEYOND_MODELS:-resnet34}  # baseline: CPU-sized
-    R=${RECIPES:-"wd wd-b256-e5"}; STUDENTS=${STUDENTS-""}; D=${DENSE_SEEDS-""}; fi  # what is owed (see STAGES above)
+    R=${RECIPES-wd}; STUDENTS=${STUDENTS-""}; D=${DENSE_SEEDS-""}; fi  # what is owed (see STAGES above)
   B="$WORK/beyond"; mkdir -p "$B"
   recipe() {  # TAG: what the recipe of that name changes from the fast preset (the candidates for issue 14's targets, fixed before their runs)
     case $1 in
@@ -172,10 +174,11 @@ if has beyond; then
     tail -n 1 "$B/$m-selftrain-seed$s.log"
   done; done; pack
   dense=$(for s in $D; do [ -f "$B/densenet121-seed$s/metrics.json" ] && echo "$B/densenet121-seed$s"; done)
-  m=${M%% *}  # the first network's seeds, with the DenseNet121s
-  if [ -n "$dense" ]; then
+  m=${M%% *}  # the first network's preset runs, with the DenseNet121s
+  runs=$(for s in $SEEDS; do [ -f "$B/$m-seed$s/metrics.json" ] && echo "$B/$m-seed$s"; done)
+  if [ -n "$dense" ] && [ -n "$runs" ]; then
     stamp "beyond: ensemble of the $m runs and the DenseNet121s, TTA $V views"
-    timeout $(limit 90) mnist-course evaluate $(for s in $SEEDS; do echo "$B/$m-seed$s"; done) $dense --tta $V \
+    timeout $(limit 90) mnist-course evaluate $runs $dense --tta $V \
       --out "$B/$m-densenet121-ensemble-tta$V" >> "$OUT/beyond.log" 2>&1
   fi
   cat "$OUT/beyond.log"

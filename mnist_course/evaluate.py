@@ -111,13 +111,13 @@ def plot_calibration(y: np.ndarray, probs: np.ndarray, title: str = "", axs=None
 
 # %% ../nbs/06_evaluation.ipynb #cd11567a
 def plot_errors(x: torch.Tensor, y: np.ndarray, probs: np.ndarray, title: str = "", cols: int = 20, most: int = 400):
-    "Every misclassified digit (up to `most`), least confident first: true label, prediction and its probability."
+    "Every misclassified digit of uint8 images `x` (up to `most`), least confident first: true label, prediction and its probability."
     wrong = np.nonzero(probs.argmax(1) != y)[0]
     wrong = wrong[np.argsort(probs[wrong].max(1), kind="stable")]
     shown = wrong[:most]
     rows, (h, w) = max(1, -(-len(shown) // cols)), x.shape[-2:]
     th, tw = h + 12, w + 2  # a tile: its caption's band above the digit, a gap to its right
-    sheet = np.ma.masked_all((rows * th, cols * tw))  # one image for all digits: seconds faster than an axes each
+    sheet = np.ma.masked_all((rows * th, cols * tw))  # one image for all digits: an axes each is slow with hundreds of errors
     fig, ax = plt.subplots(figsize=(cols * 0.8, rows * 1.0 + 0.4))
     for k, i in enumerate(shown):
         r, c = divmod(k, cols)

@@ -98,13 +98,16 @@ def test_beyond_runs_agree_with_themselves_and_the_readme():
 
 
 def test_beyond_weight_decay_runs_repeat_their_sweep_and_the_readme_quotes_them():
-    "The baseline's runs trained with --weight-decay 5e-4 are the weight-decay sweep's, seed for seed (a CPU repeats itself)."
+    "The baseline's runs trained with --weight-decay 5e-4 are the weight-decay sweep's, seed for seed (a CPU repeats itself); their ensembles are of them alone."
     sweep = {r["seed"]: r for r in json.loads((ROOT / "results/sweeps/fast-wd-baseline/fast-wd-baseline.json").read_text())["runs"]
              if r["overrides"].get("weight_decay") == 5e-4}
     runs = [json.loads((ROOT / f"results/beyond-cpu/baseline-wd-seed{s}/metrics.json").read_text()) for s in range(5)]
     assert [r["config"]["weight_decay"] for r in runs] == [5e-4] * 5 and [r["config"]["seed"] for r in runs] == list(range(5))
     assert [r["test_acc"] for r in runs] == [sweep[s]["test_acc"] for s in range(5)]
-    ens = {k: json.loads((ROOT / f"results/beyond-cpu/baseline-wd-ensemble{k}/metrics.json").read_text()) for k in ("", "-tta8-auto")}
+    assert [r["history"][-1]["val_acc"] for r in runs] == [sweep[s]["val_acc"] for s in range(5)]
+    ens = {k: json.loads((ROOT / f"results/beyond-cpu/baseline-wd-ensemble{k}/metrics.json").read_text()) for k in ("", "-tta8", "-tta8-auto")}
+    for e in ens.values():
+        assert [Path(m).name for m in e["members"]] == [f"baseline-wd-seed{s}" for s in range(5)] and [c["weight_decay"] for c in e["configs"]] == [5e-4] * 5
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert f"leaves the baseline's ensemble where it was ({ens['']['test_acc']:.2%} without TTA, {ens['-tta8-auto']['test_acc']:.2%} with the chosen views)" in readme
 
