@@ -117,7 +117,7 @@ def plot_errors(x: torch.Tensor, y: np.ndarray, probs: np.ndarray, title: str = 
     shown = wrong[:most]
     rows, (h, w) = max(1, -(-len(shown) // cols)), x.shape[-2:]
     th, tw = h + 12, w + 2  # a tile: its caption's band above the digit, a gap to its right
-    sheet = np.ma.masked_all((rows * th, cols * tw))  # one image for all digits: an axes each is slow with hundreds of errors
+    sheet = np.ma.masked_array(np.zeros((rows * th, cols * tw)), mask=True)  # one image for all digits: an axes each is slow with hundreds of errors
     fig, ax = plt.subplots(figsize=(cols * 0.8, rows * 1.0 + 0.4))
     for k, i in enumerate(shown):
         r, c = divmod(k, cols)

@@ -138,3 +138,11 @@ def test_sweep_summaries_are_made_of_their_run_files(name):
     assert set(names) == {f.stem for f in folder.glob("*-seed*.json")}  # every run file is in the summary
     assert len({(r["view"], r["variant"], r["seed"]) for r in res["runs"]}) == len(res["runs"])  # and each row once
     assert sweep_table(res["runs"], sweep["target"]) in (folder / f"{name}.md").read_text()
+
+
+def test_readme_quotes_the_error_gallery_benchmark():
+    "The README's speed-up of the error gallery is the committed benchmark's row for 400 errors."
+    bench = (ROOT / "results/benchmarks-cpu.md").read_text()
+    row = next(l for l in bench.splitlines() if l.startswith("| 400 | mnist_course plot_errors"))
+    ratio = row.split("|")[-2].strip()
+    assert float(ratio.rstrip("x")) > 1 and f"{ratio} faster with 400 errors on two CPU cores" in (ROOT / "README.md").read_text().replace("\n", " ")
