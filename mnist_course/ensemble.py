@@ -139,8 +139,9 @@ def _beyond(results: Path) -> list[dict]:
     return rows
 
 def _is_fast_preset(run: dict, budget: dict) -> bool:
-    "Whether a sweep's run trained the `fast` preset itself: the report's network, nothing changed beyond the preset."
-    return not run["options"] and make_config(run["model"], "paper", **{**run["overrides"], **budget}) == make_config(run["model"], "fast")
+    "Whether a sweep's run trained the `fast` preset itself: the report's network, nothing changed beyond the preset (`recipe_label`'s test)."
+    cfg = make_config(run["model"], "paper", model_options=run["options"], **{**run["overrides"], **budget})
+    return recipe_label(dataclasses.asdict(cfg)) == "preset fast"
 
 def _fast_sweeps(results: Path) -> list[dict]:
     "Of each committed sweep of the fast recipe (`sweeps/fast-*`: more epochs, weight decay, batch size), the preset itself and the best variant, among those run with 2+ seeds."
