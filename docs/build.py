@@ -4,8 +4,9 @@ sphinx-book-theme) into `_docs/`.
     python docs/build.py [--out _docs] [--proc _proc]      (what `make docs` runs)
 
 The notebooks are read, never written, and no cell is executed: the pages show the outputs saved in
-the notebooks. `README.md` becomes the front page; every `nbs/*.ipynb`, in name order, a lesson; each
-lesson's module an API page. Both output folders are rebuilt from scratch on every run.
+the notebooks. `README.md` becomes the front page; every `nbs/*.ipynb`, in name order, a lesson (an appendix
+after the numbered lessons); each lesson's module an API page; the leaderboard and the open questions pages of
+their own. Both output folders are rebuilt from scratch on every run.
 """
 import argparse, ast, importlib, inspect, itertools, os, re, shutil, subprocess, sys, time
 from pathlib import Path
@@ -163,12 +164,29 @@ def prepare(proc: Path, cfg) -> Path:
         title, mod = process_lesson(src, book / cfg.nbs_path.name / src.name, cfg)
         shutil.copy2(src, extra / src.name)
         number = src.stem.split("_")[0]
-        lesson_toc.append((f"{number} {title}", f"{cfg.nbs_path.name}/{src.stem}"))
+        label = f"{number} {title}" if number.isdigit() else title  # an appendix: its title says so
+        lesson_toc.append((label, f"{cfg.nbs_path.name}/{src.stem}"))
         if mod and (cfg.lib_path / f"{mod.replace('.', '/')}.py").exists():
-            api_page(book, mod, src.name, f"{number} {title}", cfg)
+            api_page(book, mod, src.name, label, cfg)
             api_toc.append((f"{cfg.lib_name}.{mod}", f"api/{mod}"))
-    front_page(book, cfg, toctree("Lessons", lesson_toc) + "\n" + toctree("API reference", api_toc))
+    result_toc = []
+    for page in PAGES:  # pages of their own: the leaderboard and the open questions, at their paths in the repository
+        (book / page).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / page, book / page)
+        result_toc.append((title_of_md(ROOT / page), page.removesuffix(".md")))
+    front_page(book, cfg, "\n".join([toctree("Lessons", lesson_toc), toctree("Results", result_toc),
+                                      toctree("API reference", api_toc)]))
     return book
+
+
+PAGES = ["results/LEADERBOARD.md", "OPEN_QUESTIONS.md"]
+
+
+def title_of_md(path: Path) -> str:
+    "A markdown page's H1."
+    m = re.search(r"^#\s+(.+?)\s*$", path.read_text(encoding="utf-8"), re.M)
+    if not m: raise SystemExit(f"{path}: no '# Title' line")
+    return m[1]
 
 
 def warn(msg: str) -> None: print(f"WARNING: {msg}", file=sys.stderr)

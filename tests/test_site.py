@@ -252,3 +252,39 @@ def test_screenshots(chromium, pages, site, tmp_path):
         r = browse(chromium, page.as_uri(), tmp_path / str(i), "--hide-scrollbars", f"--window-size=1280,{height}",
                    f"--screenshot={ARTIFACTS / name}")
         assert r.returncode == 0 and (ARTIFACTS / name).stat().st_size > 50_000, f"no screenshot of {page}:\n{r.stderr}"
+
+
+def test_lessons_have_one_number_each_and_the_appendix_comes_last():
+    "Each numbered lesson has a number of its own, in a row from 00; an appendix (no number) follows them."
+    numbers = [nb.stem.split("_")[0] for nb in lessons()]
+    numbered = [n for n in numbers if n.isdigit()]
+    assert numbered == [f"{i:02d}" for i in range(len(numbered))], numbers
+    assert numbers[len(numbered):] == [n for n in numbers if not n.isdigit()], "an appendix sits between lessons"
+
+
+def test_leaderboard_page_shows_every_row_and_its_rule(pages, site):
+    page = site / "results" / "LEADERBOARD.html"
+    assert page in pages, "no leaderboard page"
+    md_rows = [l for l in (ROOT / "results/LEADERBOARD.md").read_text().splitlines() if l.startswith("| ")]
+    html = page.read_text(encoding="utf-8")
+    assert html.count("<tr") == len(md_rows), "the page's table is not the leaderboard's"
+    prose = " ".join(" ".join(pages[page].prose).split())
+    assert "Ranked by test accuracy" in prose and "No row was chosen on the test set" in prose
+    for other in (site / "index.html", site / "nbs" / f"{lessons()[0].stem}.html"):
+        assert any(h.endswith("LEADERBOARD.html") for h in pages[other].sidebar), f"{other}: no leaderboard in the sidebar"
+
+
+@pytest.mark.parametrize("page", ["results/LEADERBOARD.html", "nbs/17_results.html", "nbs/15_beyond.html"])
+def test_wide_outputs_scroll_inside_their_cell(chromium, site, tmp_path, page):
+    "At a laptop's width, no table or output widens the page: each scrolls inside its own box."
+    src = site / page
+    probe = src.with_name(f"_probe-{src.name}")  # beside the page, so its relative links still resolve
+    script = ("<script>window.addEventListener('load', () => document.documentElement.dataset.wide ="
+              " document.documentElement.scrollWidth > document.documentElement.clientWidth + 1);</script>")
+    probe.write_text(src.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
+    try:
+        r = browse(chromium, probe.as_uri(), tmp_path / "profile", "--window-size=1280,900", "--dump-dom",
+                   "--virtual-time-budget=5000")
+    finally:
+        probe.unlink()
+    assert r.returncode == 0 and 'data-wide="false"' in r.stdout, f"{page} is wider than the window (or did not load)"
