@@ -18,8 +18,8 @@
 #               autotuning each buy where the GPU sets the pace (issue 12)
 #   augment     the augmentation and loader benchmarks (per-sample torchvision vs the course's, on the GPU)
 #   compile     benchmarks/train.py --compile reduce-overhead: torch.compile's CUDA graphs beside the course's graph
-#   ablation    the ablation sweep of lesson 07, one process per seed side by side, then its summary
-#   beyond      issue 14 (lessons 10, 11, 04b): `train --preset fast`, 5 seeds of the ResNet34 (BEYOND_MODELS; the
+#   ablation    the ablation sweep of lesson 12, one process per seed side by side, then its summary
+#   beyond      issue 14 (lessons 15, 16, 05): `train --preset fast`, 5 seeds of the ResNet34 (BEYOND_MODELS; the
 #               baseline is CPU-sized), their ensemble without and with TTA (`evaluate RUN... --tta N`), and with TTA at the
 #               strength the runs' own validation images choose (`--tta-strength auto`); RECIPES names
 #               the recipes trained so, each about 5 GPU-minutes (what the preset's took on the H200): fast (the preset),
@@ -30,7 +30,7 @@
 #               resumed where their weights came back (the baseline's) or where an earlier call on the same warm machine
 #               left them in $WORK (the ResNet34's and DenseNet121's weights are too big to come back, so their ensembles
 #               and students run on the machine that trained them); commit results.tgz's beyond/ as results/beyond-GPU
-#               (e.g. beyond-h100): lessons 10 and 11 and the leaderboard read it
+#               (e.g. beyond-h100): lessons 15 and 16 and the leaderboard read it
 #   sweeps      the GPU sweeps (`mnist-course sweep NAME`; SWEEP_NAMES picks; default, in this order: fast-batch-resnet34
 #               (issue 14, still open: batch 128, 256 and 512 with the peak rate scaled, then the seconds saved spent on
 #               epochs, against the 25 s target; about 6 H100-minutes), fast-epochs-resnet34
@@ -135,8 +135,8 @@ echo "ablation: $(( $(date +%s) - t0 )) s wall for 3 seeds side by side" | tee -
 tail -n 3 "$WORK"/ablation-seed*.log >> "$OUT/ablation.log"
 pack
 fi
-# 7. beyond the report (issue 14, lessons 10 and 11): the fast preset over 5 seeds, each network's ensemble without and with
-#    TTA, a self-trained student of seeds 0-2, then DenseNet121 (lesson 04b) and the ensemble with it
+# 7. beyond the report (issue 14, lessons 15 and 16): the fast preset over 5 seeds, each network's ensemble without and with
+#    TTA, a self-trained student of seeds 0-2, then DenseNet121 (lesson 05) and the ensemble with it
 if has beyond; then
   if [ "$TINY" = 1 ]; then F="--epochs 1 --samples-per-epoch 256 --eval-subset 200"; SEEDS="0 1"; V=2; M=baseline  # a CPU: the path only
     R=${RECIPES-"fast wd"}; STUDENTS=${STUDENTS-"0"}; D=${DENSE_SEEDS-0}
