@@ -4,18 +4,24 @@ reference: torchvision DataLoader over the dataset with per-sample transforms.v2
            eager, NCHW, data copied to the device per batch (how most tutorials train MNIST);
 course:    the dataset as one tensor on the device, Keras-style augmentation there, and on CUDA
            bf16 autocast, channels_last, augmentation 10,000 images at a time and the whole step
-           captured as one CUDA graph (lesson 05c); --compile MODE adds a torch.compile row instead
+           captured as one CUDA graph (lesson 07); --compile MODE adds a torch.compile row instead
            of the graph (mode reduce-overhead replays the model's kernels as CUDA graphs).
 --features adds the course's pieces one at a time, from the plain device pipeline to the default,
 so each row shows what one piece buys; --in-graph does the same from the CUDA graph in fp32 on,
-where the GPU, not the launches, sets the pace. Every row runs the same `TrainStep` (lesson 05c) at the
+where the GPU, not the launches, sets the pace. Every row runs the same `TrainStep` (lesson 07) at the
 report's batch size and plain SGD. Prints one table: the median over repeats, and the ratio to the
 reference pipeline of the same model.
 
-    python benchmarks/train.py [--models baseline resnet34] [--steps 200] [--repeats 3] [--features | --in-graph] [--compile MODE]
+Every pipeline is measured the same way: its batches (dataset, DataLoader, worker processes) are built and warmed
+up on a few steps before the timer starts, then whole passes of `--steps` steps are timed until at least
+`--min-seconds` have passed, so each rate is a steady state, never start-up.
+
+    python benchmarks/train.py [--models baseline resnet34] [--steps 200] [--repeats 3] [--min-seconds 3]
+                               [--features | --in-graph] [--compile MODE]
 """
 import argparse
 import dataclasses
+import itertools
 import statistics
 import time
 
@@ -34,28 +40,31 @@ from mnist_course.step import TrainStep, cudnn_autotune
 from mnist_course.train import CUDA_AUG_CHUNK, loss_fn, make_optimizer, resolve_runtime, train_epoch
 
 
-def reference_batches(args, train_idx, steps):
-    "A DataLoader with per-sample RandomAffine (the report's ranges, torchvision's semantics)."
-    ds = Subset(MNIST(raw_dir(args.root).parent.parent, train=True, transform=reference_transform()), train_idx[:steps * args.bs].tolist())
-    return DataLoader(ds, args.bs, shuffle=True, num_workers=args.workers, pin_memory=torch.cuda.is_available())
+def reference_batches(args, train_idx):
+    "A DataLoader with per-sample RandomAffine (the report's ranges, torchvision's semantics); its workers persist."
+    root = raw_dir(args.root).parent.parent
+    ds = Subset(MNIST(root, train=True, transform=reference_transform()), train_idx[:args.steps * args.bs].tolist())
+    return DataLoader(ds, args.bs, shuffle=True, num_workers=args.workers, pin_memory=torch.cuda.is_available(),
+                      persistent_workers=args.workers > 0)
 
 
-def rate(model_name, batches_fn, rt, compile_mode=None) -> float:
-    "Images/s of one pass of SGD steps over `batches_fn(steps)`, after a short warm-up pass (cuDNN, graph capture, compile)."
-    with cudnn_autotune(rt.cudnn_benchmark): return _rate(model_name, batches_fn, rt, compile_mode)
+def rate(model_name, batches, rt, compile_mode=None, min_seconds=3.) -> float:
+    "Images/s of SGD steps over `batches`, warmed up first (workers, cuDNN, graph capture, compile), timed in steady state."
+    with cudnn_autotune(rt.cudnn_benchmark): return _rate(model_name, batches, rt, compile_mode, min_seconds)
 
 
-def _rate(model_name, batches_fn, rt, compile_mode=None) -> float:
+def _rate(model_name, batches, rt, compile_mode, min_seconds) -> float:
     torch.manual_seed(0)
     net = build_model(model_name).to(rt.device)
     if rt.channels_last: net = net.to(memory_format=torch.channels_last)
     model = torch.compile(net, mode=compile_mode) if compile_mode else net
     cfg = make_config(model_name)
     step = TrainStep(model, make_optimizer(cfg, net.parameters(), rt.device), loss_fn(cfg), rt.bf16, rt.graph)
-    train_epoch(step, batches_fn(WARMUP_STEPS), rt)
-    t = time.perf_counter()
-    _, _, n = train_epoch(step, batches_fn(None), rt)
-    return n / (time.perf_counter() - t)  # train_epoch ends by reading the totals: the device is done
+    train_epoch(step, itertools.islice(batches, WARMUP_STEPS), rt)  # the same batches: their workers start here
+    n, t = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - t) < min_seconds or not n:
+        n += train_epoch(step, batches, rt)[2]  # train_epoch ends by reading the totals: the device is done
+    return n / elapsed
 
 
 WARMUP_STEPS = 10
@@ -85,7 +94,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(p)
     p.add_argument("--models", nargs="+", default=["baseline", "resnet34"])
-    p.add_argument("--steps", type=int, default=200, help="timed SGD steps per measurement")
+    p.add_argument("--steps", type=int, default=200, help="SGD steps per timed pass")
+    p.add_argument("--min-seconds", type=float, default=3., help="time whole passes until at least this many seconds")
     p.add_argument("--bs", type=int, default=100, help="batch size (default: the report's 100)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes for the reference")
     p.add_argument("--features", action="store_true", help="add the course's speed-ups one at a time, a row each")
@@ -99,17 +109,17 @@ def main():
     ref_rt = dataclasses.replace(rt, bf16=False, channels_last=False, graph=False, aug_chunk=0)
     x, y = ds.train_x[train_idx].to(rt.device), ds.train_y[train_idx].to(rt.device)
     m = describe_machine(rt.device)
-    print(f"# training benchmark: {m['hardware']}, torch {m['torch']}, batch {args.bs}, {args.steps} steps "
-          f"({args.steps * args.bs:,} images), median of {args.repeats}\n")
+    print(f"# training benchmark: {m['hardware']}, torch {m['torch']}, batch {args.bs}, passes of {args.steps} steps "
+          f"({args.steps * args.bs:,} images) for at least {args.min_seconds:g} s after warm-up, median of {args.repeats}\n")
     print(f"| {'model':<9} | {'pipeline':<52} | {'img/s':>9} | {'vs reference':>12} |")
     print(f"|{'-' * 11}|{'-' * 54}|{'-' * 11}|{'-' * 14}|")
     for name in args.models:
-        ref = statistics.median(rate(name, lambda k: reference_batches(args, train_idx, k or args.steps), ref_rt)
+        ref = statistics.median(rate(name, reference_batches(args, train_idx), ref_rt, min_seconds=args.min_seconds)
                                 for _ in range(args.repeats))
         print(f"| {name:<9} | {'reference: DataLoader, per-sample RandomAffine, fp32':<52} | {ref:>9,.0f} | {1:>11.1f}x |", flush=True)
         for label, prt, mode in pipelines(rt, args):
-            batches = lambda k: AugmentedStream(x, y, n_per_epoch=(k or args.steps) * args.bs, bs=args.bs, chunk=prt.aug_chunk)
-            r = statistics.median(rate(name, batches, prt, mode) for _ in range(args.repeats))
+            batches = AugmentedStream(x, y, n_per_epoch=args.steps * args.bs, bs=args.bs, chunk=prt.aug_chunk)
+            r = statistics.median(rate(name, batches, prt, mode, args.min_seconds) for _ in range(args.repeats))
             print(f"| {name:<9} | {label:<52} | {r:>9,.0f} | {r / ref:>11.1f}x |", flush=True)
 
 
