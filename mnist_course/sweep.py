@@ -5,9 +5,11 @@
 # %% auto #0
 __all__ = ['TORCHVISION', 'MODIFICATIONS', 'STEM_KERNELS', 'ABLATION_BUDGET', 'ABLATION_VIEWS', 'SWEEPS', 'BATCH_BUDGET',
            'DOUBLE_SOFTMAX_B', 'cumulative_variants', 'kernel_variants', 'variant', 'model_options', 'run_name',
-           'run_variant', 'run_sweep', 'summarize', 'verdicts', 'sweep_table', 'plot_sweep', 'write_sweep']
+           'run_variant', 'SweepError', 'sweep_files', 'run_sweep', 'summarize', 'verdicts', 'sweep_table',
+           'plot_sweep', 'write_sweep']
 
 # %% ../nbs/12_ablation.ipynb #8d77cc29
+import glob
 import json
 import os
 import statistics
@@ -107,14 +109,28 @@ SWEEPS = {
 }
 
 # %% ../nbs/12_ablation.ipynb #b5f6951a
+class SweepError(Exception):
+    "A sweep's folder and what is asked of it disagree."
+
+def sweep_files(sweep: dict, out: str | os.PathLike) -> dict[Path, int]:
+    "Every run file of `sweep` in `out`, with its seed: what the folder holds, whichever seeds are asked for now."
+    files = {}
+    for vs in sweep["views"].values():
+        for v in vs.values():
+            stem = run_name(v, 0).removesuffix("0")  # e.g. 'report-seed'
+            for f in Path(out).glob(f"{glob.escape(stem)}*.json"):
+                if f.stem[len(stem):].isdigit(): files[f] = int(f.stem[len(stem):])
+    return files
+
 def run_sweep(sweep: dict, out: str | os.PathLike, seeds=(0, 1, 2), budget: dict | None = None, data: Mnist | None = None,
               progress: bool | None = None, train: bool = True) -> list[dict]:
-    "Train every variant of `sweep` with each seed and its budget (or `budget`), reusing finished runs in `out` (`train=False`: only those)."
-    out, seeds = Path(out), list(dict.fromkeys(seeds))  # a seed named twice is run once
-    budget = sweep["budget"] if budget is None else budget
-    data = data or (load_mnist() if train else None)
-    todo = [(view, name, v, seed) for seed in seeds for view, vs in sweep["views"].items() for name, v in vs.items()
-            if train or _run_file(out, v, seed).exists()]
+    "Train every variant of `sweep` with each of `seeds` (`train=False`: none), reusing finished runs in `out`; return every run `out` holds."
+    out, budget = Path(out), sweep["budget"] if budget is None else budget
+    asked = list(dict.fromkeys(seeds)) if train else []  # `seeds` choose what to train, never what to forget
+    data = data or (load_mnist() if asked else None)
+    every = sorted({*asked, *sweep_files(sweep, out).values()})
+    todo = [(view, name, v, seed) for seed in every for view, vs in sweep["views"].items() for name, v in vs.items()
+            if seed in asked or _run_file(out, v, seed).exists()]
     show = (sys.stderr.isatty() if progress is None else progress) and is_lead()
     with distributed():  # under torchrun, one process group for every run
         return [dict(view=view, variant=name, **run_variant(v, seed, out, data, budget, progress=False))
@@ -176,9 +192,17 @@ def plot_sweep(rows: list[dict], target: float | None = None):
     return fig
 
 # %% ../nbs/12_ablation.ipynb #311a8de7
+def _require_every_run(out: Path, rows: list[dict], sweep: dict, name: str) -> None:
+    "Refuse a summary that would leave out a run file of the folder."
+    kept = {run_name(sweep["views"][r["view"]][r["variant"]], r["seed"]) for r in rows}
+    if left := sorted(f.stem for f in sweep_files(sweep, out) if f.stem not in kept):
+        raise SweepError(f"{out} holds {len(left)} run(s) of {name} that the summary would leave out ({', '.join(left[:3])}"
+                         f"{', ...' if len(left) > 3 else ''}): summarize what run_sweep returns, which is every run")
+
 def write_sweep(out: str | os.PathLike, rows: list[dict], budget: dict, name: str = "ablation") -> dict:
-    "Write NAME.json, NAME.md and NAME.png of sweep `name` to `out`; returns what NAME.json holds."
+    "Write NAME.json, NAME.md and NAME.png of sweep `name` to `out`, from every run the folder holds; returns NAME.json's content."
     out, machine, sweep = Path(out), describe_machine(), SWEEPS[name]
+    _require_every_run(out, rows, sweep, name)
     trained_on = named_hardware(rows, "trained_on")
     result = dict(sweep=name, budget=budget, trained_on=trained_on, machine=machine, runs=rows)
     write_json(out / f"{name}.json", result)

@@ -1,10 +1,16 @@
 "The registry of sweeps (lesson 12's module; the sweeps of lessons 14 and 15): each one trains what its title says."
 import dataclasses
+import json
+import shutil
+from pathlib import Path
 
 import pytest
 
+from command import mnist_course
 from mnist_course.config import PRESETS, make_config
-from mnist_course.sweep import ABLATION_VIEWS, BATCH_BUDGET, SWEEPS, _recipe, run_name
+from mnist_course.sweep import ABLATION_VIEWS, BATCH_BUDGET, SWEEPS, SweepError, _recipe, run_name
+
+ROOT = Path(__file__).parents[1]
 
 
 def networks(sweep: dict) -> int:
@@ -55,3 +61,30 @@ def test_a_bigger_batch_buys_the_resnet34_more_epochs():
     v = SWEEPS["fast-batch-resnet34"]["views"]["a bigger batch, more epochs"]["batch 256, 5 epochs"]
     want = make_config("resnet34", "fast", bs=256, lr=0.1, epochs=5)
     assert make_config("resnet34", "paper", **_recipe(v, BATCH_BUDGET)) == want
+
+
+@pytest.mark.parametrize("name", ["fast-wd-baseline", "fast-epochs-resnet34"])
+def test_summarizing_a_copy_keeps_every_run_whatever_seeds_are_asked(name, tmp_path):
+    "`--seeds` chooses what to train, never what to forget: a copy re-summarized without training keeps every run."
+    from mnist_course.sweep import run_sweep, write_sweep
+    committed = ROOT / "results/sweeps" / name
+    copy = tmp_path / name
+    shutil.copytree(committed, copy)
+    rows = run_sweep(SWEEPS[name], copy, seeds=(0, 1, 2), train=False)
+    runs = json.loads((committed / f"{name}.json").read_text())["runs"]
+    assert sorted(map(_key, rows)) == sorted(map(_key, runs))
+    assert write_sweep(copy, rows, SWEEPS[name]["budget"], name)["runs"] == rows
+    with pytest.raises(SweepError, match="would leave out"):
+        write_sweep(copy, rows[:-1], SWEEPS[name]["budget"], name)
+
+
+def test_the_command_line_keeps_every_run_too(tmp_path):
+    copy = tmp_path / "fast-wd-baseline"
+    shutil.copytree(ROOT / "results/sweeps/fast-wd-baseline", copy)
+    r = mnist_course("sweep", "fast-wd-baseline", "--no-train", "--out", copy, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    runs = json.loads((copy / "fast-wd-baseline.json").read_text())["runs"]
+    assert len(runs) == 10 and {r["seed"] for r in runs} == set(range(5))
+
+
+def _key(r: dict) -> tuple: return r["view"], r["variant"], r["seed"], r["test_acc"]
