@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from mnist_course.checkpoint import CheckpointError, load_weights
 from command import mnist_course
 from mnist_course.config import make_config
-from mnist_course.evaluate import evaluate_run, reliability, roc_per_class
+from mnist_course.evaluate import coverage, evaluate_run, reliability, roc_per_class
 from mnist_course.resnet import resnet34_mnist
 from mnist_course.train import fit
 
@@ -86,3 +86,23 @@ def _pickled(d, run):
 def test_wrong_kind_of_checkpoint(run):
     with pytest.raises(CheckpointError, match="holds a 'baseline' model, not 'resnet34'"):
         load_weights(resnet34_mnist(), sorted((run / "checkpoints").iterdir())[-1], "resnet34")
+
+
+def test_auc_is_the_share_of_positive_negative_pairs_ranked_right():
+    "A hand-made case, counted by hand (the Mann-Whitney U statistic): no scikit-learn call to agree with itself."
+    y = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.array([[.9, .05, .05], [.4, .3, .3], [.5, .4, .1], [.3, .6, .1], [.2, .1, .7], [.1, .1, .8]])
+    # class 0: positives score .9 and .4, negatives .5 .3 .2 .1; .9 beats all 4, .4 beats 3 of 4: 7 of 8 pairs
+    roc = roc_per_class(y, probs)
+    assert roc[0][2] == pytest.approx(7 / 8) and roc[1][2] == roc[2][2] == pytest.approx(1.0)
+    assert roc["macro"] == pytest.approx((7 / 8 + 1 + 1) / 3)
+
+
+def test_coverage_sets_aside_the_least_confident():
+    y = np.array([0, 1, 0, 1])
+    probs = np.array([[.9, .1], [.6, .4], [.8, .2], [.55, .45]])  # images 1 and 3 wrong, and the least confident
+    rows = {r["abstain"]: r for r in coverage(y, probs, abstain=(0, .25, .5))}
+    assert (rows[0]["accuracy"], rows[0]["errors_left"], rows[0]["errors_avoided"], rows[0]["below"]) == (.5, 2, 0., 0.)
+    assert rows[.25]["accuracy"] == pytest.approx(2 / 3) and rows[.25]["errors_left"] == 1
+    assert rows[.25]["errors_avoided"] == .5 and rows[.25]["below"] == .55
+    assert (rows[.5]["accuracy"], rows[.5]["errors_left"], rows[.5]["errors_avoided"], rows[.5]["below"]) == (1., 0, 1., .6)

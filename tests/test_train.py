@@ -39,7 +39,9 @@ def baseline_run(mnist, tmp_path_factory):
 def test_baseline_api_run_writes_everything(baseline_run):
     out, m = baseline_run
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.json", "history.json", "metrics.json"]
-    assert [r["epoch"] for r in m["history"]] == [1, 2] and 0 <= m["test_acc"] <= 1
+    assert [r["epoch"] for r in m["history"]] == [1, 2]
+    n = TINY["eval_subset"]  # tested on that many images: the accuracy is a count of them
+    assert m["test_acc"] * n == pytest.approx(round(m["test_acc"] * n), abs=1e-9) and m["test_acc"] > 0
     assert json.loads((out / "metrics.json").read_text())["test_acc"] == m["test_acc"]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch-001", "epoch-002"]
 
@@ -225,3 +227,11 @@ def test_added_images_are_recorded_and_must_be_the_same_on_resume(mnist, tmp_pat
     with pytest.raises(TrainingError, match="other images added to the split"):
         fit(cfg, mnist, out=tmp_path, resume=True)
     assert fit(cfg, mnist, out=tmp_path, resume=True, extra=(x, y))["epochs"] == 2
+
+
+def test_data_kept_on_the_cpu_trains_the_same_run(mnist, baseline_run):
+    "data_on_device=False (the data stays on the CPU, copied per batch): on a CPU, the same run, recorded as such."
+    _, m = baseline_run
+    off = fit(make_config("baseline", **TINY, data_on_device=False), mnist)
+    assert recipe(off["history"]) == recipe(m["history"]) and off["test_acc"] == m["test_acc"]
+    assert off["runtime"]["data_on_device"] is False and m["runtime"]["data_on_device"] is True
