@@ -146,3 +146,20 @@ def test_contributing_quotes_the_error_gallery_benchmark():
     row = next(l for l in bench.splitlines() if l.startswith("| 400 | mnist_course plot_errors"))
     ratio = row.split("|")[-2].strip()
     assert float(ratio.rstrip("x")) > 1 and f"{ratio} faster with 400 errors on two CPU cores" in (ROOT / "CONTRIBUTING.md").read_text().replace("\n", " ")
+
+
+def test_a_sweeps_best_is_chosen_on_validation_not_test(tmp_path):
+    "The variant with the best test accuracy is not chosen when another has the better validation accuracy."
+    from mnist_course.config import FAST
+    from mnist_course.results import chosen_on_validation, sweep_rows
+    folder = tmp_path / "sweeps" / "fast-epochs-baseline"
+    folder.mkdir(parents=True)
+    run = lambda e, s, val, test: dict(model="baseline", options={}, overrides=dict(epochs=e), view="epochs",
+                                       variant=f"{e} epochs", seed=s, val_acc=val, test_acc=test, train_seconds=10 * e)
+    runs = [run(2, 0, .990, .996), run(2, 1, .991, .997), run(4, 0, .992, .993), run(4, 1, .992, .994),
+            run(8, 0, .995, .990), run(8, 1, .996, .991)]
+    (folder / "fast-epochs-baseline.json").write_text(json.dumps(dict(trained_on="CPU", budget=FAST, runs=runs)))
+    c = chosen_on_validation(folder)
+    assert c["best"]["variant"] == "8 epochs" and c["preset"]["variant"] == "4 epochs" and not c["is_preset"]
+    row, = sweep_rows(tmp_path)
+    assert row["acc"] == pytest.approx(.9905) and "chosen on validation" in row["entry"] and "99.35%" in row["entry"]
