@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TTA_STRENGTHS', 'member_probabilities', 'members_curve', 'held_out_images', 'tta_on_validation', 'tta_label',
-           'best_strength', 'evaluate_ensemble']
+           'best_strength', 'ensemble_dir', 'evaluate_ensemble']
 
 # %% ../nbs/15_beyond.ipynb #10000003
 import os
@@ -58,6 +58,12 @@ def best_strength(accs: dict) -> float:
     return max(accs, key=lambda s: (np.mean(accs[s]), -s))
 
 # %% ../nbs/15_beyond.ipynb #1000000c
+def ensemble_dir(paths, views: int = 0, strength: float = 1.) -> Path:
+    "Where an evaluation of `paths` goes unless told: one run's `evaluation_dir`; several runs' own folder beside the first."
+    if len(paths) == 1: return evaluation_dir(paths[0], views, strength)
+    first = Path(paths[0])
+    return first.parent / f"{first.name}-ensemble-of-{len(paths)}" / evaluation_dir("", views, strength)
+
 def evaluate_ensemble(paths, data: Mnist | None = None, out: str | os.PathLike | None = None, device: str | None = None,
                       views: int = 0, seed: int = 0, test_subset: int | None = None, strength: float | str = 1.) -> dict:
     """Evaluate the average of the runs at `paths` (each with `views` TTA copies at `strength`) on the test set; write metrics.json and figures to `out`.
@@ -71,7 +77,7 @@ def evaluate_ensemble(paths, data: Mnist | None = None, out: str | os.PathLike |
     x, y = ds.test_x[:test_subset or None], ds.test_y[:test_subset or None].numpy()
     members, states = member_probabilities(paths, x, device, views, seed, strength)
     name = ", ".join(filter(None, [f"ensemble of {len(paths)}", tta_label(views, strength)]))
-    out = Path(out) if out else evaluation_dir(paths[0], views, strength)
+    out = Path(out) if out else ensemble_dir(paths, views, strength)
     return write_evaluation(out, name, x, y, np.mean(members, axis=0), label=name, members=[str(p) for p in paths], views=views, seed=seed, strength=strength,
                             tta_validation=val and {f"{s:g}": a for s, a in val.items()},
                             member_acc=[float((m.argmax(1) == y).mean()) for m in members], members_curve=members_curve(members, y),

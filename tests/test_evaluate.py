@@ -106,3 +106,14 @@ def test_coverage_sets_aside_the_least_confident():
     assert rows[.25]["accuracy"] == pytest.approx(2 / 3) and rows[.25]["errors_left"] == 1
     assert rows[.25]["errors_avoided"] == .5 and rows[.25]["below"] == .55
     assert (rows[.5]["accuracy"], rows[.5]["errors_left"], rows[.5]["errors_avoided"], rows[.5]["below"]) == (1., 0, 1., .6)
+
+
+def test_an_ensembles_default_folder_is_its_own(mnist, run, tmp_path):
+    "Without `out`, an ensemble of runs a and b writes beside a, never over a's own evaluation."
+    from mnist_course.ensemble import evaluate_ensemble
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(run, a); shutil.copytree(run, b)
+    shutil.rmtree(a / "evaluation", ignore_errors=True)
+    m = evaluate_ensemble([a, b], mnist, test_subset=200)
+    assert not (a / "evaluation").exists() and not (b / "evaluation").exists()
+    assert json.loads((tmp_path / "a-ensemble-of-2" / "evaluation" / "metrics.json").read_text())["test_acc"] == m["test_acc"]
