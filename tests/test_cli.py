@@ -53,7 +53,7 @@ def test_evaluate_an_ensemble_with_tta(source, tmp_path, mnist):
     assert r.stdout.startswith("ensemble of 2, TTA 2 views: test accuracy") and "first k averaged" in r.stdout
     assert (tmp_path / "ens" / "metrics.json").exists() and (tmp_path / "ens" / "probabilities.npy").exists()
     r = run("evaluate", *runs, "--source", source, "--root", tmp_path / "root")
-    assert r.returncode == 1 and "needs --out" in r.stderr
+    assert r.returncode == 2 and "needs --out" in r.stderr  # a usage error, found before the data loads
     r = run("evaluate", *runs, "--tta", "2", "--tta-strength", "auto", "--out", tmp_path / "auto", "--source", source, "--root", tmp_path / "root")
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "auto" / "metrics.json").read_text())  # chosen on each run's validation images: no TTA, then 3 strengths
@@ -81,6 +81,6 @@ def test_self_train_and_predict_with_an_ensemble(source, tmp_path, mnist):
     r = run("predict", teacher, tmp_path / "seven.png", "--ensemble", tmp_path / "student")
     assert r.returncode == 0 and r.stdout.startswith(f"{tmp_path / 'seven.png'}: "), r.stderr
     r = run("self-train", tmp_path / "nothing", "--out", tmp_path / "s2", *data)
-    assert r.returncode == 1 and "a teacher must be a trained run folder" in r.stderr
+    assert r.returncode == 2 and "a teacher must be a trained run folder" in r.stderr  # a usage error
     r = run("evaluate", tmp_path / "student", "--tta", "2", "--tta-strength", "auto", *data)  # it trained on its validation images
-    assert r.returncode == 1 and "trained on pseudo-labelled validation images" in r.stderr and not (tmp_path / "student/evaluation-tta2").exists()
+    assert r.returncode == 2 and "trained on pseudo-labelled validation images" in r.stderr and not (tmp_path / "student/evaluation-tta2").exists()
