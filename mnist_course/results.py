@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import MODELS
-from .config import make_config, recipe_changes
+from .config import REPORT, make_config, recipe_changes
 from .ensemble import tta_label
 from .machine import named_hardware
-from .reproduce import REPORT
 
 # %% ../nbs/17_results.ipynb #bb63a969
 def recipe_label(cfg: dict) -> str:
@@ -46,7 +45,7 @@ def reproductions(results: Path) -> list[dict]:
         if res.get("limit"): continue
         for m, r in res["models"].items():
             rows.append(_row(m, f"preset {res['preset']}", r["test_acc"], r["trained_on"], f.parent.name,
-                             seconds=r["train_seconds"]))
+                             seconds=r["train_seconds"]) | dict(gpu=res["machine"]["device"].startswith("cuda")))
     return rows
 
 # %% ../nbs/17_results.ipynb #355278a5
@@ -182,7 +181,7 @@ def _gpu_reproduction(results: Path) -> list[dict]:
     "The complete `--preset paper` reproduction on a GPU that trained fastest (both networks' seconds added)."
     runs = {}
     for r in reproductions(results):
-        if r["entry"] == "preset paper" and "CPU" not in r["where"] and "Xeon" not in r["where"]:
+        if r["entry"] == "preset paper" and r["gpu"]:
             runs.setdefault(r["source"], []).append(r)
     if not runs: return []
     return min(runs.values(), key=lambda rs: sum(r["seconds"] for r in rs))

@@ -20,7 +20,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from tqdm import tqdm
 
-from .config import EXECUTION_FIELDS, FAST, PRESETS, describe_cuts, make_config
+from .config import EXECUTION_FIELDS, FAST, PRESETS, REPORT, describe_cuts, make_config
 from .data import Mnist, load_mnist
 from .machine import describe_machine, is_lead, named_hardware
 from .resnet import RESNET34_MNIST
@@ -241,7 +241,8 @@ SWEEPS |= {
                                 budget=BATCH_BUDGET, target=None, views=_batches("baseline")),
     "fast-batch-resnet34": dict(title="Does a bigger batch buy the fast recipe's ResNet34 more epochs in the same seconds? (lesson 15)",
                                 budget=BATCH_BUDGET, target=None, views=_batches("resnet34", more=((256, 5), (512, 6)))),
-    "detective-baseline": dict(title="Which reading of the report's recipe gives the baseline's 69.4%?", budget={}, target=0.694,
+    "detective-baseline": dict(title=f"Which reading of the report's recipe gives the baseline's {REPORT['baseline']['test_acc']:.1%}?",
+                                    budget={}, target=REPORT["baseline"]["test_acc"],
                                views={"readings": {
         "(a) the course's reading": variant(model="baseline"),
         "(b) the split, no augmentation, 20 passes": variant(model="baseline", augment=False, samples_per_epoch=0),
@@ -253,7 +254,8 @@ SWEEPS |= {
         "(f) double softmax, as (b), Adam at 0.001": variant(**DOUBLE_SOFTMAX_B, optimizer="adam")},
                                       "the double softmax as (b), at rates between (c) and (e)": {
         f"SGD at {lr}": variant(**DOUBLE_SOFTMAX_B, lr=lr) for lr in (0.002, 0.003, 0.005)}}),
-    "detective-resnet34": dict(title="Which reading of the report's recipe gives the ResNet34's 99.45%?", budget={}, target=0.9945,
+    "detective-resnet34": dict(title=f"Which reading of the report's recipe gives the ResNet34's {REPORT['resnet34']['test_acc']:.2%}?",
+                                    budget={}, target=REPORT["resnet34"]["test_acc"],
                                views={"readings": {
         "(a) as written: SGD at 0.001": variant(), "(b) SGD, momentum 0.9": variant(momentum=0.9),
         "(c) Adam at 0.001": variant(optimizer="adam"), "(d) SGD at 0.01": variant(lr=0.01),

@@ -1,6 +1,7 @@
 "The registry of sweeps (lesson 12's module; the sweeps of lessons 14 and 15): each one trains what its title says."
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -88,3 +89,13 @@ def test_the_command_line_keeps_every_run_too(tmp_path):
 
 
 def _key(r: dict) -> tuple: return r["view"], r["variant"], r["seed"], r["test_acc"]
+
+
+def test_the_reports_numbers_live_in_config_alone():
+    "The report's two accuracies are typed once, in config.py (no torch); every other module reads them there."
+    from mnist_course.config import REPORT
+    assert REPORT["baseline"]["test_acc"] == 0.694 and REPORT["resnet34"]["test_acc"] == 0.9945
+    for path in sorted((ROOT / "mnist_course").glob("*.py")):
+        if path.name in ("config.py", "_modidx.py"): continue
+        assert not re.search(r"(?<![\d.])(0\.694|0\.9945|69\.4%|99\.45%)(?!\d)", path.read_text()), path
+    assert SWEEPS["detective-baseline"]["target"] is REPORT["baseline"]["test_acc"]
