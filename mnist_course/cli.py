@@ -176,7 +176,8 @@ def _pseudo_labelled(paths) -> str | None:
 
 def _evaluate_problem(args) -> str | None:
     "What `evaluate`'s arguments ask for that cannot run, found before the data loads."
-    from mnist_course.machine import pick_device
+    from mnist_course.machine import pick_device, process_rank
+    if process_rank()[1] > 1: return "evaluate runs in one process (every process would write the same files): drop torchrun"
     if args.tta_strength != 1 and not args.tta: return "--tta-strength scales the TTA views: give --tta N too"
     if len(args.checkpoint) > 1 and not args.out: return "an ensemble of several runs needs --out DIR for its files"
     try: pick_device(args.device)

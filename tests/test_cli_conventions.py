@@ -121,3 +121,10 @@ def test_the_choices_are_what_the_training_code_accepts():
     with pytest.raises(ValueError): make_optimizer(dataclasses.replace(cfg, optimizer="rmsprop"), param)
     with pytest.raises(ValueError): lr_at(dataclasses.replace(cfg, schedule="cosine"), 0, 10)
     with pytest.raises(ValueError): input_transform("minmax")
+
+
+def test_evaluate_refuses_torchrun_before_writing(tmp_path, monkeypatch, capsys):
+    "Under torchrun every process would write the same evaluation files: evaluate refuses, a usage error, nothing made."
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit) as e: cli.main(["evaluate", str(tmp_path / "run"), "--out", str(tmp_path / "ev")])
+    assert e.value.code == 2 and "drop torchrun" in capsys.readouterr().err and not (tmp_path / "ev").exists()
