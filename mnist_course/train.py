@@ -28,7 +28,8 @@ from torch import nn
 from tqdm import tqdm
 
 from .augment import AugmentedStream
-from .checkpoint import build_model, latest_checkpoint, load_state, load_weights, save_checkpoint
+from .checkpoint import (
+    build_model, disk_full_message, latest_checkpoint, load_state, load_weights, save_checkpoint)
 from .config import EXECUTION_FIELDS, TrainConfig, describe_cuts
 from .data import DeviceLoader, Mnist, input_transform, load_mnist, split_train_val
 from .machine import cpu_bf16_fast, describe_machine, named_hardware, pick_device, process_rank
@@ -149,13 +150,17 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 
 # %% ../nbs/09_training.ipynb #03ee392c
 class TrainingError(RuntimeError):
-    "Training cannot go on (diverged, or the output folder holds another run); the message says what to do."
+    "Training cannot go on (diverged, the output folder holds another run, a full disk); the message says what to do."
 
 def write_json(path: Path, obj) -> None:
-    "Write `obj` as JSON to `path` atomically (a temporary file of this process, then rename)."
+    "Write `obj` as JSON to `path` atomically (this process's temporary file, then rename); a full disk: TrainingError."
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=1)
+    try: tmp.write_text(text); os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)  # `path` keeps its last complete version
+        if msg := disk_full_message(path, e, path.parent): raise TrainingError(msg) from e
+        raise
 
 RUNTIME_FIELDS = EXECUTION_FIELDS | {"epochs"}  # may change on resume
 
