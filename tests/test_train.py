@@ -148,7 +148,7 @@ def test_cli_predict_good_and_bad_files(baseline_run, mnist, tmp_path):
 
 def test_cli_predict_missing_checkpoint(tmp_path):
     r = cli("predict", tmp_path, tmp_path / "x.png")
-    assert r.returncode == 1 and "no checkpoint found" in r.stderr
+    assert r.returncode == 2 and "no checkpoint found" in r.stderr  # a usage error, found before anything runs
 
 
 def test_ddp_two_processes_gloo(source, tmp_path):
@@ -195,7 +195,7 @@ def test_cli_model_options_bad_json_and_wrong_model(source, tmp_path):
     bad = cli("train", "--model", "resnet34", "--out", tmp_path, "--model-options", "[3]")
     assert bad.returncode == 2 and "expected a JSON object" in bad.stderr
     wrong = cli("train", "--model", "baseline", "--out", tmp_path, "--source", source, "--model-options", '{"dropout": 0.5}')
-    assert wrong.returncode == 1 and "baseline does not take the options" in wrong.stderr
+    assert wrong.returncode == 2 and "baseline does not take the options" in wrong.stderr  # found before the data loads
 
 
 def test_one_cycle_rate_is_set_every_step_and_resumes_exactly(mnist, tmp_path):
