@@ -178,6 +178,9 @@ def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, op
     if diff := {k: (theirs.get(k), v) for k, v in ours.items() if k not in free and theirs.get(k) != v}:
         raise TrainingError(f"{ck} was made with a different recipe {diff} (checkpoint, now); resume with the same "
                             "settings, or start a new run in another --out")
+    if st["epoch"] > cfg.epochs:
+        raise TrainingError(f"{ck} holds {st['epoch']} epochs, more than the {cfg.epochs} asked for: a run is never cut "
+                            f"back; ask for --epochs {st['epoch']} or more (or start a new run in another --out)")
     if st.get("extra", "") != extra:
         raise TrainingError(f"{ck} was trained with other images added to the split than this run's: resume with the same "
                             "added images and labels (self-training: the same teachers and share kept)")
@@ -270,7 +273,8 @@ def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | No
 def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch, test: bool = True) -> dict:
     "Epochs `start`..`cfg.epochs` of `run`: train, validate, stop on divergence, checkpoint; then test."
     cfg, out, writes = run.cfg, run.out, run.out is not None and run.rt.lead
-    if writes: out.mkdir(parents=True, exist_ok=True); write_json(out / "config.json", dataclasses.asdict(cfg))
+    finished = start >= cfg.epochs > 0  # resumed when done: only a re-test, and the training's records stay as they are
+    if writes and not finished: out.mkdir(parents=True, exist_ok=True); write_json(out / "config.json", dataclasses.asdict(cfg))
     show = (sys.stderr.isatty() if progress is None else progress) and run.rt.lead
     per_epoch = run.stream.n_per_epoch
     with tqdm(total=cfg.epochs * per_epoch, initial=start * per_epoch, desc=cfg.model, unit="img", unit_scale=True,
@@ -287,7 +291,7 @@ def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch
                 save_checkpoint(out, epoch + 1, run.net, {"config": dataclasses.asdict(cfg), "optimizer": run.opt.state_dict(),
                                                            "history": history, "runtime": run.rt.record(), "extra": run.extra_id})
                 write_json(out / "history.json", history)
-    return _finish(run, history, test)
+    return _finish(run, history, test, finished)
 
 def _diverged(row: dict, out: Path | None) -> TrainingError:
     "The error for a run whose loss stopped being finite, saying what it leaves behind."
@@ -314,16 +318,27 @@ def _epoch_lrs(cfg: TrainConfig, epoch: int, steps: int) -> list[float] | None:
     if cfg.schedule == "constant": return None
     return [lr_at(cfg, epoch * steps + i, cfg.epochs * steps) for i in range(steps)]
 
-def _finish(run: _Run, history: list, test: bool = True) -> dict:
+def _finish(run: _Run, history: list, test: bool = True, finished: bool = False) -> dict:
     "Test the trained network (unless `test=False`: then None); write (on the lead process) and return the run's metrics."
     cfg, rt = run.cfg, run.rt
     test_loss, test_acc = validate(run.net, run.test, rt) if test else (None, None)
+    if finished and run.out and (run.out / "metrics.json").is_file(): return _retest(run, test_loss, test_acc)
     metrics = dict(model=cfg.model, test_loss=test_loss, test_acc=test_acc, epochs=len(history),
                    train_seconds=round(sum(r["seconds"] for r in history), 2), recipe=describe_cuts(cfg),
                    numerics=describe_runtime(rt.record()), runtime=rt.record(), config=dataclasses.asdict(cfg), extra_images=run.extra,
                    trained_on=named_hardware(history), machine=describe_machine(rt.device), history=history)
     if run.out and rt.lead: write_json(run.out / "metrics.json", metrics)
     return metrics
+
+def _retest(run: _Run, test_loss: float | None, test_acc: float | None) -> dict:
+    "A finished run tested again: its training's metrics.json is left as written; the new test goes to evaluation/retest.json."
+    metrics = json.loads((run.out / "metrics.json").read_text())
+    if test_acc is None: return metrics
+    if run.rt.lead:
+        (run.out / "evaluation").mkdir(exist_ok=True)
+        write_json(run.out / "evaluation" / "retest.json", dict(test_loss=test_loss, test_acc=test_acc,
+                   numerics=describe_runtime(run.rt.record()), machine=describe_machine(run.rt.device)))
+    return {**metrics, "test_loss": test_loss, "test_acc": test_acc}
 
 # %% ../nbs/09_training.ipynb #a010b8aa
 def plot_history(history: list[dict], title: str = "", axs=None):

@@ -1,0 +1,40 @@
+"A run's records (config.json, history.json, metrics.json) are written by the training that made them, and only by it."
+import dataclasses
+import json
+
+import pytest
+
+from mnist_course.config import make_config
+from mnist_course.train import TrainingError, fit
+
+TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
+RECORDS = ("config.json", "history.json", "metrics.json")
+
+
+def records(out) -> dict:
+    return {n: ((out / n).read_bytes(), (out / n).stat().st_mtime_ns) for n in RECORDS}
+
+
+@pytest.fixture
+def finished(mnist, tmp_path):
+    cfg, out = make_config("baseline", **TINY), tmp_path / "run"
+    fit(cfg, mnist, out=out)
+    return cfg, out
+
+
+def test_retesting_a_finished_run_leaves_its_records_as_written(mnist, finished):
+    cfg, out = finished
+    before = records(out)
+    again = fit(cfg, mnist, out=out, resume=True)  # `reproduce` does this to every finished run
+    assert records(out) == before  # not even rewritten with the same bytes
+    retest = json.loads((out / "evaluation" / "retest.json").read_text())
+    assert retest["test_acc"] == again["test_acc"] == json.loads(before["metrics.json"][0])["test_acc"]
+    assert again["history"] == json.loads(before["history.json"][0])
+
+
+def test_a_finished_run_is_never_cut_back_to_fewer_epochs(mnist, finished):
+    cfg, out = finished
+    before = records(out)
+    with pytest.raises(TrainingError, match="holds 2 epochs, more than the 1 asked for"):
+        fit(dataclasses.replace(cfg, epochs=1), mnist, out=out, resume=True)
+    assert records(out) == before
