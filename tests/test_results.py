@@ -163,3 +163,16 @@ def test_a_sweeps_best_is_chosen_on_validation_not_test(tmp_path):
     assert c["best"]["variant"] == "8 epochs" and c["preset"]["variant"] == "4 epochs" and not c["is_preset"]
     row, = sweep_rows(tmp_path)
     assert row["acc"] == pytest.approx(.9905) and "chosen on validation" in row["entry"] and "99.35%" in row["entry"]
+
+
+def test_every_number_in_the_readmes_prose_is_read_or_pinned():
+    "The README's prose quotes the report's two numbers (config.REPORT) and the CPU make run (pinned above); no other."
+    import re
+    from mnist_course.config import REPORT
+    text = (ROOT / "README.md").read_text()
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    prose = "\n".join(l for l in prose.splitlines() if not l.startswith("|"))  # the generated table is pinned apart
+    quick = json.loads((ROOT / "results/reproduce-quick-cpu/results.json").read_text())["models"]
+    known = {f"{REPORT['resnet34']['test_acc']:.2%}", f"{REPORT['baseline']['test_acc']:.1%}",
+             *(f"{quick[m]['test_acc']:.2%}" for m in quick)}
+    assert set(re.findall(r"\d+\.\d+%", prose)) == known
