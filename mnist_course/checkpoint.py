@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['MODELS', 'CheckpointError', 'save_checkpoint', 'latest_checkpoint', 'load_state', 'load_weights', 'disk_full_message',
-           'build_model', 'require_checkpoint', 'load_model']
+           'write_atomic', 'build_model', 'require_checkpoint', 'load_model']
 
 # %% ../nbs/08_checkpoints.ipynb #b77a6935
 import contextlib
@@ -121,6 +121,17 @@ def disk_full_message(file: str | os.PathLike, e: Exception, run_dir: str | os.P
     then = (f"the last complete checkpoint is {last}: free some space and resume from it (--resume)" if last
             else "free some space and run again")
     return f"{file}: disk full while writing it ({why}); {then}"
+
+def write_atomic(path: str | os.PathLike, write, error: type[Exception] = CheckpointError) -> Path:
+    "Write `path` in one step: `write(tmp)` fills a file beside it that then replaces it, so `path` is whole or as before."
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # same suffix: savefig and np.save go by it
+    try: write(tmp); os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)  # `path` keeps its last complete version
+        if msg := disk_full_message(path, e, path.parent): raise error(msg) from e
+        raise
+    return path
 
 # %% ../nbs/08_checkpoints.ipynb #3a0e2617
 MODELS = {"baseline": BaselineCNN, "resnet34": resnet34_mnist, "densenet121": densenet121_mnist}  # lessons 03, 04, 05

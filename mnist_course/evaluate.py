@@ -20,7 +20,7 @@ import torch
 from sklearn.metrics import auc, confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
 
 from .augment import random_affine
-from .checkpoint import load_model
+from .checkpoint import load_model, write_atomic
 from .data import DeviceLoader, Mnist, input_transform, load_mnist, normalize
 from .machine import describe_machine, named_hardware, pick_device
 from .step import EVAL_BS, eval_logits
@@ -142,7 +142,8 @@ def _figures(name, x, y, probs, out: Path) -> list[str]:
     figs = {"roc.png": plot_roc(roc_per_class(y, probs), name).figure,
             "confusion.png": plot_confusion(y, probs.argmax(1), name).figure,
             "calibration.png": plot_calibration(y, probs, name)[0].figure, "errors.png": plot_errors(x, y, probs, name)}
-    for fname, fig in figs.items(): fig.savefig(out / fname, dpi=110, bbox_inches="tight"); plt.close(fig)
+    for fname, fig in figs.items():
+        write_atomic(out / fname, lambda f: fig.savefig(f, dpi=110, bbox_inches="tight")); plt.close(fig)
     return list(figs)
 
 # %% ../nbs/10_evaluation.ipynb #33ffacac
@@ -167,10 +168,11 @@ def write_evaluation(out: str | os.PathLike, name: str, x: torch.Tensor, y: np.n
     "Write `probs` and `y` as .npy, metrics.json (`record`, then the summary) and the figures into `out`; returns the metrics."
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "probabilities.npy", probs.astype(np.float32)); np.save(out / "labels.npy", y)
+    write_atomic(out / "probabilities.npy", lambda f: np.save(f, probs.astype(np.float32)))
+    write_atomic(out / "labels.npy", lambda f: np.save(f, y))
     metrics = dict(**record, test_images=len(y), **_summary(y, probs))
     metrics["figures"] = _figures(name, x, y, probs, out)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    write_atomic(out / "metrics.json", lambda f: f.write_text(json.dumps(metrics, indent=1)))
     return metrics
 
 def evaluation_dir(path: str | os.PathLike, views: int = 0, strength: float = 1.) -> Path:

@@ -16,6 +16,7 @@ import torch
 
 from .config import REPORT, describe_cuts, make_config
 from .data import Mnist, load_mnist
+from .checkpoint import write_atomic
 from .evaluate import evaluate_run, plot_roc_side_by_side, roc_per_class
 from .machine import describe_machine
 from .sweep import SWEEPS, verdicts
@@ -44,14 +45,14 @@ def write_figures(out: Path, results: dict) -> list[str]:
     names = []
     for model, r in results.items():
         axs = plot_history(r["train"]["history"], model)
-        axs[0].figure.savefig(out / f"curves-{model}.png", dpi=110, bbox_inches="tight"); plt.close(axs[0].figure)
+        write_atomic(out / f"curves-{model}.png", lambda f: axs[0].figure.savefig(f, dpi=110, bbox_inches="tight")); plt.close(axs[0].figure)
         names.append(f"curves-{model}.png")
     rocs = {}
     for model, r in results.items():
         ev = out / model / "evaluation"
         rocs[f"{model} (test accuracy {r['eval']['test_acc']:.4f})"] = roc_per_class(np.load(ev / "labels.npy"), np.load(ev / "probabilities.npy"))
     fig = plot_roc_side_by_side(rocs)
-    fig.savefig(out / "roc.png", dpi=110, bbox_inches="tight"); plt.close(fig)
+    write_atomic(out / "roc.png", lambda f: fig.savefig(f, dpi=110, bbox_inches="tight")); plt.close(fig)
     return names + ["roc.png"]
 
 # %% ../nbs/13_reproduce.ipynb #41704dda
@@ -115,6 +116,7 @@ def reproduce(out: str | os.PathLike, preset: str | None = None, data: Mnist | N
                        train_seconds=r["train"]["train_seconds"], trained_on=r["train"]["trained_on"],
                        numerics=r["train"]["numerics"], config=r["train"]["config"])
                for m, r in results.items()}
-    (out / "results.json").write_text(json.dumps(dict(preset=preset, limit=limit, machine=machine, models=summary), indent=1))
-    (out / "report.md").write_text(report_md(results, preset, limit, machine, Path(sweeps)))
+    results_json = json.dumps(dict(preset=preset, limit=limit, machine=machine, models=summary), indent=1)
+    write_atomic(out / "results.json", lambda f: f.write_text(results_json))
+    write_atomic(out / "report.md", lambda f: f.write_text(report_md(results, preset, limit, machine, Path(sweeps))))
     return results

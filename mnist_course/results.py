@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import MODELS
+from .checkpoint import MODELS, write_atomic
 from .config import REPORT, make_config, recipe_changes
 from .ensemble import tta_label
 from .machine import named_hardware
@@ -220,8 +220,6 @@ def leaderboard_page(results: str | os.PathLike = "results") -> str:
 
 
 def write_leaderboard(results: str | os.PathLike = "results") -> Path:
-    "Write `results/LEADERBOARD.md` in one step (a temporary file renamed over it)."
-    path, tmp = Path(results) / "LEADERBOARD.md", Path(results) / ".LEADERBOARD.md.tmp"
-    tmp.write_text(leaderboard_page(results), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    "Write `results/LEADERBOARD.md` in one step (lesson 08's `write_atomic`)."
+    page = leaderboard_page(results)
+    return write_atomic(Path(results) / "LEADERBOARD.md", lambda f: f.write_text(page, encoding="utf-8"))

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from .config import EXECUTION_FIELDS, FAST, PRESETS, REPORT, describe_cuts, make_config
 from .data import Mnist, load_mnist
+from .checkpoint import write_atomic
 from .machine import describe_machine, is_lead, named_hardware
 from .resnet import RESNET34_MNIST
 from .train import TrainingError, distributed, fit, write_json
@@ -206,11 +207,12 @@ def write_sweep(out: str | os.PathLike, rows: list[dict], budget: dict, name: st
     trained_on = named_hardware(rows, "trained_on")
     result = dict(sweep=name, budget=budget, trained_on=trained_on, machine=machine, runs=rows)
     write_json(out / f"{name}.json", result)
-    fig = plot_sweep(rows, sweep["target"]); fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight"); plt.close(fig)
-    (out / f"{name}.md").write_text("\n".join([
+    fig = plot_sweep(rows, sweep["target"])
+    write_atomic(out / f"{name}.png", lambda f: fig.savefig(f, dpi=110, bbox_inches="tight")); plt.close(fig)
+    write_atomic(out / f"{name}.md", lambda f: f.write_text("\n".join([
         f"# {sweep['title']}", "", sweep_table(rows, sweep["target"]), "",
         f"Each network: {describe_cuts(make_config(rows[0].get('model', 'resnet34'), 'paper', **budget))}, with its variant's changes.",
-        f"Trained on {trained_on} (torch {rows[0]['torch']}).", "", f"![{name}]({name}.png)", ""]))
+        f"Trained on {trained_on} (torch {rows[0]['torch']}).", "", f"![{name}]({name}.png)", ""])))
     return result
 
 # %% ../nbs/12_ablation.ipynb #a18290da

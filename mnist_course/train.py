@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from .augment import AugmentedStream
 from .checkpoint import (
-    build_model, disk_full_message, latest_checkpoint, load_state, load_weights, save_checkpoint)
+    build_model, latest_checkpoint, load_state, load_weights, save_checkpoint, write_atomic)
 from .config import EXECUTION_FIELDS, TrainConfig, describe_cuts
 from .data import DeviceLoader, Mnist, input_transform, load_mnist, split_train_val
 from .machine import cpu_bf16_fast, describe_machine, named_hardware, pick_device, process_rank
@@ -154,13 +154,8 @@ class TrainingError(RuntimeError):
 
 def write_json(path: Path, obj) -> None:
     "Write `obj` as JSON to `path` atomically (this process's temporary file, then rename); a full disk: TrainingError."
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     text = json.dumps(obj, indent=1)
-    try: tmp.write_text(text); os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)  # `path` keeps its last complete version
-        if msg := disk_full_message(path, e, path.parent): raise TrainingError(msg) from e
-        raise
+    write_atomic(path, lambda f: f.write_text(text), TrainingError)
 
 RUNTIME_FIELDS = EXECUTION_FIELDS | {"epochs"}  # may change on resume
 

@@ -84,7 +84,7 @@ def test_full_disk_while_writing_a_checkpoint(tmp_path, monkeypatch, file):
 def test_full_disk_while_writing_a_record(tmp_path, monkeypatch):
     first = _checkpoint(tmp_path, 1)
     write_json(tmp_path / "history.json", [{"epoch": 1}])
-    monkeypatch.setattr(Path, "write_text", _full_for(f".history.json.{os.getpid()}.tmp", Path.write_text))
+    monkeypatch.setattr(Path, "write_text", _full_for(f".history.{os.getpid()}.tmp.json", Path.write_text))
     with pytest.raises(TrainingError) as e: write_json(tmp_path / "history.json", [{"epoch": 1}, {"epoch": 2}])
     assert str(e.value) == (f"{tmp_path / 'history.json'}: disk full while writing it ({FULL}); "
                             f"the last complete checkpoint is {first}: free some space and resume from it (--resume)")
@@ -113,3 +113,26 @@ def test_cli_train_on_a_full_disk_says_one_line_then_resumes(source, tmp_path, m
     assert main([*args, "--resume"]) == 0
     assert [r["epoch"] for r in json.loads((out / "history.json").read_text())] == [1, 2]
     assert latest_checkpoint(out).name == "epoch-002"
+
+
+def test_every_file_the_package_writes_goes_through_write_atomic():
+    "No record, summary or figure is written in place: each write goes through write_atomic (or a checkpoint's folder)."
+    import re
+    from pathlib import Path
+    root = Path(__file__).parents[1] / "mnist_course"
+    for path in sorted(root.glob("*.py")):
+        text = path.read_text()
+        inplace = re.findall(r"\((?:out|path|run_dir)\b[^()]*\)\.write_(?:text|bytes)\(|\.savefig\((?!f,)|np\.save\((?!f,)",
+                             text)
+        assert not inplace, (path.name, inplace)
+
+
+def test_write_atomic_leaves_the_old_file_whole_when_writing_fails(tmp_path):
+    from mnist_course.checkpoint import CheckpointError, write_atomic
+    target = tmp_path / "metrics.json"
+    write_atomic(target, lambda f: f.write_text("old"))
+    def fill(f):
+        f.write_text("half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with pytest.raises(CheckpointError, match="metrics.json: disk full while writing it"): write_atomic(target, fill)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
