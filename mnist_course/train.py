@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['CUDA_AUG_CHUNK', 'RUNTIME_FIELDS', 'make_optimizer', 'loss_fn', 'lr_at', 'Runtime', 'resolve_runtime',
-           'describe_runtime', 'train_epoch', 'validate', 'epoch_seed', 'TrainingError', 'write_json', 'distributed',
-           'fit', 'plot_history']
+           'describe_runtime', 'train_epoch', 'validate', 'epoch_seed', 'model_seed', 'TrainingError', 'write_json',
+           'distributed', 'fit', 'plot_history']
 
 # %% ../nbs/09_training.ipynb #f71654a0
 import contextlib
@@ -147,6 +147,10 @@ def _reduce(tot, correct, n, rt: Runtime) -> tuple[float, float, int]:
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     "The seed of epoch `epoch` (0-based) on process `rank`: distinct for every (seed, epoch, rank)."
     return (seed * 1_000_003 + epoch) * 1_009 + rank
+
+def model_seed(seed: int) -> int:
+    "The seed of the model's own randomness (dropout) in the epoch whose stream is seeded with `seed`: derived, not equal."
+    return int.from_bytes(hashlib.sha256(f"model-{seed}".encode()).digest()[:7], "little")
 
 # %% ../nbs/09_training.ipynb #03ee392c
 class TrainingError(RuntimeError):
@@ -300,7 +304,8 @@ def _diverged(row: dict, out: Path | None) -> TrainingError:
 def _run_epoch(run: _Run, epoch: int, bar=None) -> dict:
     "Seed, train and validate one epoch (counting its images on `bar`); returns its history row."
     seed = epoch_seed(run.cfg.seed, epoch, run.rt.rank)
-    run.stream.seed_epoch(seed); torch.manual_seed(seed)  # sampling, augmentation, dropout
+    run.stream.seed_epoch(seed)  # sampling and augmentation
+    torch.manual_seed(model_seed(seed))  # dropout: a seed of its own, so the two never draw the same numbers
     t = time.perf_counter()
     loss, acc, n = train_epoch(run.step, run.stream, run.rt, bar, _epoch_lrs(run.cfg, epoch, len(run.stream)))
     secs = time.perf_counter() - t

@@ -38,3 +38,16 @@ def test_a_finished_run_is_never_cut_back_to_fewer_epochs(mnist, finished):
     with pytest.raises(TrainingError, match="holds 2 epochs, more than the 1 asked for"):
         fit(dataclasses.replace(cfg, epochs=1), mnist, out=out, resume=True)
     assert records(out) == before
+
+
+def test_the_stream_and_dropout_draw_from_seeds_of_their_own(mnist, monkeypatch):
+    "Each epoch seeds the augmented stream and the model's randomness (dropout) with different, derived numbers."
+    import torch
+    from mnist_course.augment import AugmentedStream
+    streams, models = [], []
+    real_stream, real_torch = AugmentedStream.seed_epoch, torch.manual_seed
+    monkeypatch.setattr(AugmentedStream, "seed_epoch", lambda self, s: (streams.append(s), real_stream(self, s))[1])
+    monkeypatch.setattr(torch, "manual_seed", lambda s: (models.append(s), real_torch(s))[1])
+    fit(make_config("baseline", **TINY), mnist)
+    epochs = models[-len(streams):]  # the last calls: one per epoch (the model's initialisation comes first)
+    assert len(streams) == TINY["epochs"] and not set(streams) & set(epochs)
