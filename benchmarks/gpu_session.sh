@@ -8,7 +8,8 @@
 #   bash benchmarks/gpu_session.sh
 # Stages, in this order, each with its own time limit, each leaving its results in $OUT as soon as it ends:
 #   tests       the CUDA tests of tests/test_step.py (captured step = eager step for SGD, Nesterov SGD with and without
-#               weight decay, and Adam, learning rate followed, fit on CUDA, the fast preset learning through the graph);
+#               weight decay, and Adam, learning rate followed, fit on CUDA, the fast preset learning through the graph,
+#               the ResNet34 with dropout 0.5 under the graph, a run resumed under the graph as the uninterrupted one);
 #               TEST_MORE adds files (e.g.
 #               "tests/test_trust.py -k 'not torchrun'": one test accuracy per run, records of how it ran)
 #   reproduce   `mnist-course reproduce --preset paper`, alone on the GPU (targets: <= 150 s wall; ResNet34 <= 70 s

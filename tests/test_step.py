@@ -228,3 +228,35 @@ def test_cudnn_autotuning_is_off_unless_asked_and_put_back(mnist):
     before = torch.backends.cudnn.benchmark
     fit(make_config("baseline", device="cpu", cudnn_benchmark=not before, **{**TINY, "epochs": 1}), mnist, progress=False)
     assert torch.backends.cudnn.benchmark == before
+
+
+@cuda
+def test_cuda_graph_with_dropout_undoes_its_warm_up_and_trains(exact_cuda):
+    "The ResNet34 as the report has it (dropout 0.5): the capture's warm-up leaves no trace, and the replays train."
+    gen = torch.Generator().manual_seed(0)
+    xb, yb = torch.randn(100, 1, 28, 28, generator=gen).cuda(), torch.randint(10, (100,), generator=gen).cuda()
+    net, _, step = cuda_step("resnet34", True)
+    assert net.dropout.p == 0.5
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    step.totals = torch.zeros(2, device="cuda")
+    step._capture(xb, yb)
+    assert all(torch.equal(v, start[k]) for k, v in net.state_dict().items()), "warm-up not undone"
+    net.train()
+    for _ in range(4): step(xb, yb)
+    loss, _ = step.take_totals()
+    assert torch.isfinite(loss) and not all(torch.equal(v, start[k]) for k, v in net.state_dict().items())
+
+
+@cuda
+def test_cuda_graph_resumes_to_the_uninterrupted_run(mnist, tmp_path, exact_cuda):
+    "A run stopped in epoch 2 (before its checkpoint) and resumed under the graph ends as the uninterrupted run."
+    cfg = make_config("baseline", "fast", epochs=2, samples_per_epoch=5_000, eval_subset=1_000)
+    whole = fit(cfg, mnist, out=tmp_path / "whole")
+
+    def stop_in_epoch_2(row):
+        if row["epoch"] == 2: raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): fit(cfg, mnist, out=tmp_path / "split", on_epoch=stop_in_epoch_2)
+    resumed = fit(cfg, mnist, out=tmp_path / "split", resume=True)
+    assert resumed["runtime"]["graph"] and whole["runtime"]["graph"]
+    keys = ("train_loss", "val_loss", "val_acc")
+    assert [[r[k] for k in keys] for r in resumed["history"]] == [[r[k] for k in keys] for r in whole["history"]]
