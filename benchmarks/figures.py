@@ -1,4 +1,4 @@
-"""Seconds to draw and save lesson 10's error gallery: one matplotlib axes per digit vs one image with a caption per digit.
+"""Seconds to draw and save lesson 10's error gallery: a matplotlib axes per digit vs one image, a caption per digit.
 
 Every evaluation (`mnist-course evaluate`, `reproduce`, lesson 10 and 15's ensembles) writes `errors.png`, up to 400
 misclassified test digits with their true label, prediction and probability. The reference draws it the usual way,
@@ -33,7 +33,8 @@ def axes_per_digit(x, y: np.ndarray, probs: np.ndarray, title: str = "", cols: i
     fig, axs = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 1.0 + 0.4), squeeze=False)
     for ax in axs.flat: ax.axis("off")
     for ax, i in zip(axs.flat, shown):
-        ax.imshow(np.asarray(x[i]), cmap="gray"); ax.set_title(f"{y[i]}→{probs[i].argmax()} {probs[i].max():.2f}", fontsize=6)
+        ax.imshow(np.asarray(x[i]), cmap="gray")
+        ax.set_title(f"{y[i]}→{probs[i].argmax()} {probs[i].max():.2f}", fontsize=6)
     fig.suptitle(f"{title}: {len(shown)} misclassified test digits", fontsize=9)
     return fig
 
@@ -64,9 +65,11 @@ def seconds(draw, repeats: int) -> float:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--source", help="folder with the four official MNIST files (default: $MNIST_COURSE_DATA, else download)")
+    p.add_argument("--source",
+                   help="folder with the four official MNIST files (default: $MNIST_COURSE_DATA, else download)")
     p.add_argument("--root", help="where prepared data lives")
-    p.add_argument("--errors", type=int, nargs="+", default=[40, 400], help="misclassified digits to draw (default: 40 400)")
+    p.add_argument("--errors", type=int, nargs="+", default=[40, 400],
+                   help="misclassified digits to draw (default: 40 400)")
     p.add_argument("--repeats", type=int, default=5, help="drawings per row; the median is shown (default: 5)")
     args = p.parse_args()
     ds = load_mnist(args.source, args.root)
@@ -79,7 +82,8 @@ def main():
         probs = made_up_probabilities(y, n)
         ref = seconds(lambda: axes_per_digit(x, y, probs, "made up"), args.repeats)
         ours = seconds(lambda: plot_errors(x, y, probs, "made up"), args.repeats)
-        for name, s in (("reference: an axes per digit", ref), ("mnist_course plot_errors: one image, a caption per digit", ours)):
+        for name, s in (("reference: an axes per digit", ref),
+                        ("mnist_course plot_errors: one image, a caption per digit", ours)):
             print(f"| {n:,} | {name} | {s:.2f} | {ref / s:.1f}x |", flush=True)
 
 

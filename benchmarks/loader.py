@@ -72,7 +72,8 @@ def main():
     m = describe_machine(device)
     print(f"# loader benchmark: {m['hardware']}, torch {m['torch']}, batch {args.bs}, "
           f"median of {args.repeats} epochs of 51,000 images\n")
-    print_comparison(("pipeline",), {(name,): make for name, make in pipelines(args, device).items()}, device, args.repeats)
+    print_comparison(("pipeline",), {(name,): make for name, make in pipelines(args, device).items()},
+                     device, args.repeats)
 
 
 if __name__ == "__main__":

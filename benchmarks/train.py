@@ -49,7 +49,7 @@ def reference_batches(args, train_idx):
 
 
 def rate(model_name, batches, rt, compile_mode=None, min_seconds=3.) -> float:
-    "Images/s of SGD steps over `batches`, warmed up first (workers, cuDNN, graph capture, compile), timed in steady state."
+    "Images/s of SGD steps over `batches`, warmed up first (workers, cuDNN, graph, compile), timed in steady state."
     with cudnn_autotune(rt.cudnn_benchmark): return _rate(model_name, batches, rt, compile_mode, min_seconds)
 
 
@@ -72,12 +72,13 @@ EAGER = ("data on device, per-batch warp, fp32, eager", {})
 FEATURES = [EAGER, ("+ bf16 autocast", dict(bf16=True)), ("+ channels_last", dict(channels_last=True)),
             (f"+ warp {CUDA_AUG_CHUNK:,} images at a time", dict(aug_chunk=CUDA_AUG_CHUNK)),
             ("+ CUDA graph of the whole step (the default)", dict(graph=True))]
-IN_GRAPH = [(f"CUDA graph, warp {CUDA_AUG_CHUNK:,} at a time, fp32", dict(graph=True, aug_chunk=CUDA_AUG_CHUNK)), *FEATURES[1:3],
-            ("+ cuDNN autotuning (off by default)", dict(cudnn_benchmark=True))]  # what each buys once the GPU sets the pace
+# what each buys once the GPU sets the pace
+IN_GRAPH = [(f"CUDA graph, warp {CUDA_AUG_CHUNK:,} at a time, fp32", dict(graph=True, aug_chunk=CUDA_AUG_CHUNK)),
+            *FEATURES[1:3], ("+ cuDNN autotuning (off by default)", dict(cudnn_benchmark=True))]
 
 
 def pipelines(rt, args) -> list[tuple[str, object, str | None]]:
-    "(name, runtime, compile mode) of each course row: the default, or its pieces added one at a time (--features, --in-graph)."
+    "(name, runtime, compile mode) per course row: the default, or its pieces one at a time (--features, --in-graph)."
     steps = FEATURES if args.features else IN_GRAPH if args.in_graph else []
     rows, prt = [] if steps else [("course (defaults on this device)", rt, None)], dataclasses.replace(
         rt, bf16=False, channels_last=False, graph=False, aug_chunk=0, cudnn_benchmark=False)
@@ -86,7 +87,8 @@ def pipelines(rt, args) -> list[tuple[str, object, str | None]]:
         prt = dataclasses.replace(prt, **change)
         rows.append((label, prt, None))
     if args.compile:
-        rows.append((f"torch.compile(mode={args.compile!r}) instead of the graph", dataclasses.replace(rt, graph=False), args.compile))
+        rows.append((f"torch.compile(mode={args.compile!r}) instead of the graph", dataclasses.replace(rt, graph=False),
+                     args.compile))
     return rows
 
 
@@ -99,7 +101,8 @@ def main():
     p.add_argument("--bs", type=int, default=100, help="batch size (default: the report's 100)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes for the reference")
     p.add_argument("--features", action="store_true", help="add the course's speed-ups one at a time, a row each")
-    p.add_argument("--in-graph", action="store_true", help="the same, from the CUDA graph in fp32 on: what each piece buys inside it")
+    p.add_argument("--in-graph", action="store_true",
+                   help="the same, from the CUDA graph in fp32 on: what each piece buys inside it")
     p.add_argument("--compile", choices=["default", "reduce-overhead", "max-autotune"],
                    help="add a row: the model under torch.compile with this mode, in place of the CUDA graph")
     args = p.parse_args()
@@ -110,13 +113,15 @@ def main():
     x, y = ds.train_x[train_idx].to(rt.device), ds.train_y[train_idx].to(rt.device)
     m = describe_machine(rt.device)
     print(f"# training benchmark: {m['hardware']}, torch {m['torch']}, batch {args.bs}, passes of {args.steps} steps "
-          f"({args.steps * args.bs:,} images) for at least {args.min_seconds:g} s after warm-up, median of {args.repeats}\n")
+          f"({args.steps * args.bs:,} images) for at least {args.min_seconds:g} s after warm-up, "
+          f"median of {args.repeats}\n")
     print(f"| {'model':<9} | {'pipeline':<52} | {'img/s':>9} | {'vs reference':>12} |")
     print(f"|{'-' * 11}|{'-' * 54}|{'-' * 11}|{'-' * 14}|")
     for name in args.models:
         ref = statistics.median(rate(name, reference_batches(args, train_idx), ref_rt, min_seconds=args.min_seconds)
                                 for _ in range(args.repeats))
-        print(f"| {name:<9} | {'reference: DataLoader, per-sample RandomAffine, fp32':<52} | {ref:>9,.0f} | {1:>11.1f}x |", flush=True)
+        print(f"| {name:<9} | {'reference: DataLoader, per-sample RandomAffine, fp32':<52} "
+              f"| {ref:>9,.0f} | {1:>11.1f}x |", flush=True)
         for label, prt, mode in pipelines(rt, args):
             batches = AugmentedStream(x, y, n_per_epoch=args.steps * args.bs, bs=args.bs, chunk=prt.aug_chunk)
             r = statistics.median(rate(name, batches, prt, mode, args.min_seconds) for _ in range(args.repeats))

@@ -18,8 +18,9 @@ AFFINE_PARAMS = ("angle", "shift_x", "shift_y", "zoom_x", "zoom_y")
 
 @functools.lru_cache(maxsize=64)
 def _constant(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    "A small constant tensor, made once per device: copying it to a GPU for every batch would make the CPU wait for the GPU."
-    with torch.inference_mode(False): t = torch.tensor(values, dtype=dtype, device=device)  # usable outside inference too
+    "A small constant tensor, made once per device: copying it to a GPU every batch would make the CPU wait for it."
+    with torch.inference_mode(False):  # usable outside inference too
+        t = torch.tensor(values, dtype=dtype, device=device)
     return t
 
 def keras_matrix(angle, shift_x, shift_y, zoom_x, zoom_y, h: int, w: int) -> torch.Tensor:
@@ -113,14 +114,16 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
 def sample_affine(n: int, generator: torch.Generator, device=None, rotation=10., zoom=(0.9, 1.1),
                   width_shift=0.1, height_shift=0.1, size=28, strength=1.) -> dict:
     """`n` random parameter sets, Keras' way, as a dict of (n,) tensors for `apply_affine`; `size` is H or (H, W).
-    `strength` scales every range towards the identity (0: no change, 1: the ranges as given; milder test-time views, lesson 15)."""
-    if not 0 <= strength <= 1: raise ValueError(f"strength scales the ranges towards the identity and must be in [0, 1], got {strength}")
+    `strength` scales each range towards the identity (0: no change, 1: as given; milder test-time views: lesson 15)."""
+    if not 0 <= strength <= 1:
+        raise ValueError(f"strength scales the ranges towards the identity and must be in [0, 1], got {strength}")
     device = torch.device(device or generator.device)
     if not _same_device(device, generator.device):
         raise ValueError(f"the generator is on {generator.device} but the parameters are wanted on {device}: "
                          f"create it with torch.Generator(device='{device}')")
     h, w = (size, size) if isinstance(size, int) else tuple(size)
-    ranges = {k: tuple(c + (v - c) * strength for v in r) for k, r in _param_ranges(rotation, zoom, width_shift, height_shift).items()
+    ranges = {k: tuple(c + (v - c) * strength for v in r)
+              for k, r in _param_ranges(rotation, zoom, width_shift, height_shift).items()
               for c in [1. if k.startswith("zoom") else 0.]}  # c: the identity's value (zoom 1, angle and shift 0)
     lo, hi = (_constant(v, torch.float32, device) for v in zip(*ranges.values()))
     scale = _constant((1, w, h, 1, 1), torch.float32, device)   # shifts are fractions of the width / height
@@ -135,7 +138,7 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, **ranges) -> torc
 
 # %% ../nbs/02_augmentation.ipynb #d7e9d63a
 class AugmentedStream(DeviceLoader):
-    "Epochs of `n_per_epoch` images from (x, y): fresh permutations, `tfm`, then a random affine per image, `chunk` at a time."
+    "Epochs of `n_per_epoch` images from (x, y): fresh permutations, `tfm`, a random affine per image; `chunk` at once."
     def __init__(self, x, y, n_per_epoch=120_000, bs=100, seed=0, augment=True, tfm=normalize, chunk=0, **ranges):
         super().__init__(x, y, bs, shuffle=True, seed=seed, tfm=tfm)
         if len(x) == 0: raise ValueError("x is empty: there are no images to draw from")

@@ -70,7 +70,8 @@ def _path(layer) -> str:
     "A layer's dotted name in the model, e.g. 'features.0', from torchinfo's parent links."
     names = []
     while layer is not None and layer.parent_info is not None:
-        names.append(layer.var_name); layer = layer.parent_info
+        names.append(layer.var_name)
+        layer = layer.parent_info
     return ".".join(reversed(names))
 
 def layer_rows(stats: torchinfo.ModelStatistics, leaves_only: bool = True, depth: int | None = None) -> list[dict]:

@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['MODELS', 'CheckpointError', 'save_checkpoint', 'latest_checkpoint', 'load_state', 'load_weights', 'disk_full_message',
-           'write_atomic', 'build_model', 'require_checkpoint', 'load_model']
+           'write_atomic', 'write_json', 'build_model', 'require_checkpoint', 'load_model']
 
 # %% ../nbs/08_checkpoints.ipynb #b77a6935
 import contextlib
 import errno
 import io
+import json
 import os
 import pickle
 import re
@@ -66,7 +67,8 @@ def latest_checkpoint(path: str | os.PathLike) -> Path | None:
     "The newest complete checkpoint folder for `path`: a run folder, or a checkpoint folder itself."
     path = Path(path)
     if (path / "model.safetensors").is_file(): return path
-    done = _by_epoch(d for d in (path / "checkpoints").glob("epoch-*") if (d / "model.safetensors").is_file())  # weights kept
+    done = _by_epoch(d for d in (path / "checkpoints").glob("epoch-*")
+                     if (d / "model.safetensors").is_file())  # weights kept
     return done[-1] if done else None
 
 # %% ../nbs/08_checkpoints.ipynb #4aacc49e
@@ -123,15 +125,22 @@ def disk_full_message(file: str | os.PathLike, e: Exception, run_dir: str | os.P
     return f"{file}: disk full while writing it ({why}); {then}"
 
 def write_atomic(path: str | os.PathLike, write, error: type[Exception] = CheckpointError) -> Path:
-    "Write `path` in one step: `write(tmp)` fills a file beside it that then replaces it, so `path` is whole or as before."
+    "Write `path` in one step: `write(tmp)` fills a file beside it that replaces it, so `path` is whole or as before."
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # same suffix: savefig and np.save go by it
-    try: write(tmp); os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)  # `path` keeps its last complete version
         if msg := disk_full_message(path, e, path.parent): raise error(msg) from e
         raise
     return path
+
+def write_json(path: str | os.PathLike, obj, error: type[Exception] = CheckpointError) -> Path:
+    "Write `obj` as JSON to `path` with `write_atomic`; a full disk raises `error` in one line."
+    text = json.dumps(obj, indent=1)
+    return write_atomic(path, lambda f: f.write_text(text), error)
 
 # %% ../nbs/08_checkpoints.ipynb #3a0e2617
 MODELS = {"baseline": BaselineCNN, "resnet34": resnet34_mnist, "densenet121": densenet121_mnist}  # lessons 03, 04, 05
@@ -146,8 +155,8 @@ def build_model(name: str, **options) -> nn.Module:
 def require_checkpoint(path: str | os.PathLike) -> Path:
     "`latest_checkpoint(path)`, or a clear error where `path` holds none: what loading a trained run needs."
     ck = latest_checkpoint(path)
-    if ck is None: raise FileNotFoundError(f"{path}: no checkpoint found (expected a run folder with checkpoints/epoch-NNN/ "
-                                           "or a checkpoint folder with model.safetensors)")
+    if ck is None: raise FileNotFoundError(f"{path}: no checkpoint found (expected a run folder with "
+                                           "checkpoints/epoch-NNN/ or a checkpoint folder with model.safetensors)")
     return ck
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:

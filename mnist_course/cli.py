@@ -61,7 +61,8 @@ def _tta_strength(text: str) -> float | str:
     "A TTA strength from the command line: a number in [0, 1], or 'auto' (chosen on validation images, lesson 15)."
     try: s = text if text == "auto" else float(text)
     except ValueError: s = -1.
-    if s != "auto" and not 0 <= s <= 1: raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {text!r}")
+    if s != "auto" and not 0 <= s <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'auto', got {text!r}")
     return s
 
 
@@ -103,7 +104,8 @@ def _row(r: dict) -> str:
     "One epoch as a line: model, epoch of epochs, losses and accuracies, pace, and the model's time left."
     left = f"about {_duration(r['left_s'])} left" if r["left_s"] else "done"
     return (f"{r['model']} epoch {r['epoch']}/{r['of']}  train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f}  "
-            f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.4f}  {r['seconds']:.1f} s, {r['images_per_s']:,.0f} img/s; {left}")
+            f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.4f}  "
+            f"{r['seconds']:.1f} s, {r['images_per_s']:,.0f} img/s; {left}")
 
 def _print_row(r: dict) -> None: tqdm.write(_row(r))  # above the progress bar, not through it
 
@@ -134,7 +136,9 @@ def cmd_train(args) -> None:
     lead = is_lead()  # under torchrun, one process reports
     if lead: print(f"{args.model}, preset {args.preset}: {describe_cuts(cfg)}", flush=True)
     m = fit(cfg, load_mnist(args.source, args.root), out=args.out, resume=args.resume, on_epoch=_print_row)
-    if lead: print(f"test accuracy {m['test_acc']:.4f} (loss {m['test_loss']:.4f}) on {m['machine']['hardware']}; run in {args.out}")
+    if lead:
+        print(f"test accuracy {m['test_acc']:.4f} (loss {m['test_loss']:.4f}) on {m['machine']['hardware']}; "
+              f"run in {args.out}")
 
 
 # %% ../nbs/18_cli.ipynb #0eac6446
@@ -151,15 +155,19 @@ def _not_runs(paths) -> str | None:
         except FileNotFoundError as e: return str(e)
 
 def cmd_predict(args) -> int:
-    "Print the predicted digit and its probability for each image file (with --ensemble: the runs' averaged probabilities)."
+    """Print the predicted digit and its probability for each image file (with --ensemble: the runs' averaged
+    probabilities)."""
     from mnist_course.checkpoint import load_model
     from mnist_course.evaluate import run_transform
     from mnist_course.predict import predict_digits, read_image, to_mnist
-    members = [(m, run_transform(st)) for m, st in map(load_model, [args.checkpoint, *args.ensemble])]  # each fed as it was trained
+    # each fed as it was trained
+    members = [(m, run_transform(st)) for m, st in map(load_model, [args.checkpoint, *args.ensemble])]
     failed = 0
     for path in args.images:
         try: digit = to_mnist(read_image(path), str(path))
-        except ValueError as e: failed += _fail("predict", e); continue
+        except ValueError as e:
+            failed += _fail("predict", e)
+            continue
         d, p = predict_digits(members, digit[None])
         print(f"{path}: {int(d)} (probability {float(p):.4f})")
     return 1 if failed else 0
@@ -177,7 +185,8 @@ def _pseudo_labelled(paths) -> str | None:
 def _evaluate_problem(args) -> str | None:
     "What `evaluate`'s arguments ask for that cannot run, found before the data loads."
     from mnist_course.machine import pick_device, process_rank
-    if process_rank()[1] > 1: return "evaluate runs in one process (every process would write the same files): drop torchrun"
+    if process_rank()[1] > 1:
+        return "evaluate runs in one process (every process would write the same files): drop torchrun"
     if args.tta_strength != 1 and not args.tta: return "--tta-strength scales the TTA views: give --tta N too"
     if len(args.checkpoint) > 1 and not args.out: return "an ensemble of several runs needs --out DIR for its files"
     try: pick_device(args.device)
@@ -196,13 +205,16 @@ def cmd_evaluate(args) -> None:
         print(f"{m['config']['model']} (epoch {m['epoch']}): test accuracy {m['test_acc']:.4f} ({m['errors']} errors), "
               f"AUC micro {m['auc_micro']:.6f} macro {m['auc_macro']:.6f}, ECE {m['ece']:.4f}")
     else:
-        m = evaluate_ensemble(args.checkpoint, ds, out=args.out, device=args.device, views=args.tta, seed=args.seed, strength=args.tta_strength)
+        m = evaluate_ensemble(args.checkpoint, ds, out=args.out, device=args.device, views=args.tta, seed=args.seed,
+                              strength=args.tta_strength)
         for s, accs in (m["tta_validation"] or {}).items():  # --tta-strength auto: what chose it
-            print(f"validation, {'no TTA' if s == '0' else f'strength {s}'}: runs alone {', '.join(f'{a:.4f}' for a in accs)}")
+            print(f"validation, {'no TTA' if s == '0' else f'strength {s}'}: "
+                  f"runs alone {', '.join(f'{a:.4f}' for a in accs)}")
         print(f"{m['label']}: test accuracy {m['test_acc']:.4f} "
               f"({m['errors']} errors); members alone {', '.join(f'{a:.4f}' for a in m['member_acc'])}; "
               f"first k averaged {', '.join(f'{a:.4f}' for a in m['members_curve'])}")
-    print(f"wrote metrics.json and {', '.join(m['figures'])} to {args.out or evaluation_dir(args.checkpoint[0], m.get('views', 0), m.get('strength', 1))}")
+    print(f"wrote metrics.json and {', '.join(m['figures'])} to "
+          f"{args.out or evaluation_dir(args.checkpoint[0], m.get('views', 0), m.get('strength', 1))}")
 
 
 # %% ../nbs/18_cli.ipynb #90c5e1f0
@@ -215,7 +227,8 @@ def _self_train_problem(args) -> str | None:
     except (FileNotFoundError, ValueError) as e: return str(e)
 
 def cmd_self_train(args) -> None:
-    "Train a student with the teacher's recipe on its split plus the validation pool labelled by the teachers (lesson 16)."
+    """Train a student with the teacher's recipe on its split plus the validation pool labelled by the teachers
+    (lesson 16)."""
     from mnist_course.data import load_mnist
     from mnist_course.selftrain import self_train, teacher_config
     cfg = teacher_config(args.teacher[0])  # the same network, recipe, seed and budget: the gain is the pseudo-labels'
@@ -223,7 +236,8 @@ def cmd_self_train(args) -> None:
     m = self_train(cfg, args.teacher, load_mnist(args.source, args.root), args.out, keep=args.keep, views=args.tta,
                    resume=args.resume, on_epoch=_print_row)
     st = m["self_training"]  # one process: self_train refuses torchrun
-    print(f"pseudo-labelled {st['pseudo_images']:,} of {st['pool']:,} validation images ({st['pseudo_label_acc']:.2%} of them right); "
+    print(f"pseudo-labelled {st['pseudo_images']:,} of {st['pool']:,} validation images "
+          f"({st['pseudo_label_acc']:.2%} of them right); "
           f"test accuracy {m['test_acc']:.4f} on {m['machine']['hardware']}; run in {args.out}")
 
 
@@ -239,7 +253,8 @@ def cmd_reproduce(args) -> None:
     res = reproduce(args.out, preset, load_mnist(args.source, args.root), limit=TINY if args.tiny else None,
                     on_epoch=_print_row, sweeps=args.sweeps)
     if not res: return  # under torchrun, only the lead process has results to report
-    for m, r in res.items(): print(f"{m}: test accuracy {r['eval']['test_acc']:.4f}, macro AUC {r['eval']['auc_macro']:.6f}")
+    for m, r in res.items():
+        print(f"{m}: test accuracy {r['eval']['test_acc']:.4f}, macro AUC {r['eval']['auc_macro']:.6f}")
     figures = ", ".join(sorted(p.name for p in Path(args.out).glob("*.png")))
     print(f"report: {Path(args.out) / 'report.md'}\nfigures beside it: {figures}")
 
@@ -248,26 +263,31 @@ def cmd_sweep(args) -> int:
     "Train every variant of sweep `args.name` with each seed (reusing finished runs); write NAME.json, .md and .png."
     from mnist_course.data import load_mnist
     from mnist_course.machine import is_lead
-    from mnist_course.sweep import SWEEPS, run_sweep, sweep_table, write_sweep
-    sweep, out = SWEEPS[args.name], args.out or ("runs/ablation" if args.command == "ablate" else f"results/sweeps/{args.name}")
+    from mnist_course.experiments import SWEEPS
+    from mnist_course.sweep import run_sweep, sweep_table, write_sweep
+    sweep = SWEEPS[args.name]
+    out = args.out or ("runs/ablation" if args.command == "ablate" else f"results/sweeps/{args.name}")
     budget = {**sweep["budget"], **TINY} if args.tiny else sweep["budget"]  # tiny: the sweep's recipe, TINY's sizes
-    rows = run_sweep(sweep, out, args.seeds, budget, load_mnist(args.source, args.root) if args.train else None, train=args.train)
+    rows = run_sweep(sweep, out, args.seeds, budget, load_mnist(args.source, args.root) if args.train else None,
+                     train=args.train)
     if not is_lead(): return  # under torchrun, the lead process summarizes
     if not rows: return _fail(args.command, f"{out}: no finished {args.name} runs to summarize")
-    write_sweep(out, rows, budget, args.name)
+    write_sweep(out, rows, budget, sweep, args.name)
     print(sweep_table(rows, sweep["target"]))
     print(f"wrote {args.name}.json, {args.name}.md and {args.name}.png to {out}")
 
 # %% ../nbs/18_cli.ipynb #69d334bc
 def _add_data_options(p) -> None:
     "Where MNIST comes from and where its prepared copy goes: the same two options on every command that reads it."
-    p.add_argument("--source", metavar="DIR", help="folder with the four official files (default: $MNIST_COURSE_DATA, else download)")
+    p.add_argument("--source", metavar="DIR",
+                   help="folder with the four official files (default: $MNIST_COURSE_DATA, else download)")
     p.add_argument("--root", metavar="DIR", help="where prepared data lives (default: ~/.cache/mnist_course)")
 
 class _SweepNames:
-    "Lesson 12's sweep names as argparse `choices`, read from `sweep` (which imports torch) only when a sweep is named or listed."
+    """Lesson 12's sweep names as argparse `choices`, read from `sweep` (which imports torch) only when a sweep is
+    named or listed."""
     def __iter__(self):
-        from mnist_course.sweep import SWEEPS
+        from mnist_course.experiments import SWEEPS
         return iter(SWEEPS)
     def __contains__(self, name) -> bool: return name in list(self)
 
@@ -293,8 +313,11 @@ def _add_train(sub, argv) -> None:
     t = _command(sub, "train", cmd_train, _train_problem, help="train a model with the report's recipe (or a preset)",
                  description=f"Train a model. The defaults shown are {model}'s in preset {preset}: give --model and "
                              "--preset before --help to see another's.")
-    t.add_argument("--model", choices=list(PAPER_EPOCHS), required=True, help="densenet121: lesson 05, not in the report")
-    t.add_argument("--preset", choices=list(PRESETS), default="paper", help="paper: the report's recipe; fast: the course's recipe, GPU seconds; quick: the course's recipe, CPU minutes")
+    t.add_argument("--model", choices=list(PAPER_EPOCHS), required=True,
+                   help="densenet121: lesson 05, not in the report")
+    t.add_argument("--preset", choices=list(PRESETS), default="paper",
+                   help="paper: the report's recipe; fast: the course's recipe, GPU seconds; "
+                        "quick: the course's recipe, CPU minutes")
     t.add_argument("--out", metavar="DIR", required=True, help="run folder: checkpoints, history, metrics")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     _add_config_options(t, model, preset)
@@ -329,13 +352,16 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
                     help="with --tta: scale the views' ranges towards the image itself (0.5: half the training's); "
                          "auto: the best of 0.25, 0.5, 1 and no TTA on the runs' own validation images (default: 1)")
     ev.add_argument("--seed", type=SEED, default=0, help="seed of the TTA views (default: 0)")
-    ev.add_argument("--out", metavar="DIR", help="where metrics.json and the figures go (default: CHECKPOINT/evaluation, with --tta N: CHECKPOINT/evaluation-ttaN[-strengthS])")
+    ev.add_argument("--out", metavar="DIR",
+                    help="where metrics.json and the figures go (default: CHECKPOINT/evaluation, "
+                         "with --tta N: CHECKPOINT/evaluation-ttaN[-strengthS])")
     ev.add_argument("--device", help="cuda, mps or cpu (default: fastest present)")
     _add_data_options(ev)
     st = _command(sub, "self-train", cmd_self_train, _self_train_problem,
                   help="a student of TEACHER's recipe, trained on its split plus the validation images the teachers "
                        "label (lesson 16)")
-    st.add_argument("teacher", metavar="TEACHER", nargs="+", help="trained run folder(s) of the student's seed; several: their average labels")
+    st.add_argument("teacher", metavar="TEACHER", nargs="+",
+                    help="trained run folder(s) of the student's seed; several: their average labels")
     st.add_argument("--out", metavar="DIR", required=True, help="the student's run folder")
     st.add_argument("--keep", type=_within(float, Interval(0, 1, open_lo=True)), default=0.99,
                     help="share of the validation pool kept, the most confident first (in (0, 1]; default: 0.99)")
@@ -350,7 +376,8 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
                   help="the report's ResNet34 modifications one at a time and the stem kernel sweep, over seeds")
     ab.set_defaults(name="ablation")
     for q in (sw, ab):
-        q.add_argument("--out", metavar="DIR", help="results folder (default: results/sweeps/NAME; ablate: runs/ablation)")
+        q.add_argument("--out", metavar="DIR",
+                       help="results folder (default: results/sweeps/NAME; ablate: runs/ablation)")
         q.add_argument("--seeds", type=SEED, nargs="+", default=[0, 1, 2], metavar="SEED",
                        help="seeds to train (default: 0 1 2); the summary keeps every run already in --out")
         q.add_argument("--no-train", dest="train", action="store_false",

@@ -23,7 +23,7 @@ class TrainConfig:
     momentum: float = 0.0            # SGD momentum (the report's plain SGD: 0)
     nesterov: bool = False           # Nesterov momentum (needs momentum > 0)
     weight_decay: float = 0.0        # L2 penalty: each step also shrinks the weights by lr x this share
-    schedule: str = "constant"       # 'constant' (the report) or 'onecycle': linear warm-up to lr, then linear decay to 0
+    schedule: str = "constant"       # 'constant' (the report) or 'onecycle': linear warm-up to lr, linear decay to 0
     warmup: float = 0.15             # onecycle: the share of all steps spent warming up
     label_smoothing: float = 0.0     # cross-entropy against (1 - s) x one-hot + s / 10
     samples_per_epoch: int = 120_000 # images drawn per epoch (1.2M over 10 epochs); 0: one pass over the training split
@@ -42,21 +42,26 @@ class TrainConfig:
     compile: bool = False            # torch.compile the model
     graph: bool | None = None        # the whole step captured as one CUDA graph (lesson 07); None: on for CUDA
     aug_chunk: int | None = None     # images augmented at once; None: 10,000 on CUDA, one batch elsewhere
-    cudnn_benchmark: bool = False    # cuDNN times each convolution's algorithms once, keeps the fastest (no gain measured: lesson 07)
+    cudnn_benchmark: bool = False    # cuDNN times each conv's algorithms once, keeps the fastest (no gain: lesson 07)
 
 # %% ../nbs/06_recipe.ipynb #b97aa62d
 REPORT = {"baseline": dict(test_acc=0.694, epochs=20), "resnet34": dict(test_acc=0.9945, epochs=10)}  # its own numbers
-PAPER_EPOCHS = {"baseline": 20, "resnet34": 10, "densenet121": 10}  # densenet121 is not in the report: its ResNet34's recipe
-FAST = dict(bs=128, momentum=0.9, nesterov=True, lr=0.05, schedule="onecycle", label_smoothing=0.1)  # the course's recipe
+# densenet121 is not in the report: its ResNet34's recipe
+PAPER_EPOCHS = {"baseline": 20, "resnet34": 10, "densenet121": 10}
+# the course's recipe
+FAST = dict(bs=128, momentum=0.9, nesterov=True, lr=0.05, schedule="onecycle", label_smoothing=0.1)
 PRESETS = {  # what each preset changes from the report's recipe, per model
     "paper": {m: {} for m in PAPER_EPOCHS},
     "fast": {m: dict(FAST, epochs=4) for m in PAPER_EPOCHS},  # a GPU: seconds (lesson 15)
     "quick": {"baseline": dict(FAST, epochs=4, samples_per_epoch=60_000),  # 2 CPU cores: minutes (lesson 13)
-              **{m: dict(FAST, bs=64, epochs=4, samples_per_epoch=3_200, val_subset=500) for m in ("resnet34", "densenet121")}},
+              **{m: dict(FAST, bs=64, epochs=4, samples_per_epoch=3_200, val_subset=500)
+                 for m in ("resnet34", "densenet121")}},
 }
-TINY = dict(epochs=1, samples_per_epoch=200, train_subset=1_000, eval_subset=200)  # seconds: the code path only, for tests
+# seconds: the code path only, for tests
+TINY = dict(epochs=1, samples_per_epoch=200, train_subset=1_000, eval_subset=200)
 
-EXECUTION_FIELDS = {"device", "data_on_device", "bf16", "channels_last", "compile", "graph", "aug_chunk", "cudnn_benchmark"}  # how, not what
+EXECUTION_FIELDS = {"device", "data_on_device", "bf16", "channels_last", "compile", "graph", "aug_chunk",
+                    "cudnn_benchmark"}  # how, not what
 
 def make_config(model: str = "resnet34", preset: str = "paper", **overrides) -> TrainConfig:
     "The config of `preset` for `model`, with `overrides` applied."
@@ -67,8 +72,9 @@ def make_config(model: str = "resnet34", preset: str = "paper", **overrides) -> 
     return TrainConfig(model=model, **{"epochs": PAPER_EPOCHS[model], **PRESETS[preset][model], **overrides})
 
 def recipe_changes(cfg: dict, base: dict) -> list[str]:
-    "'field old -> new' for each field of the recipe (not how it runs) that `cfg` changes from `base`; fields `base` lacks are left out."
-    return [f"{k} {base[k]!r} -> {v!r}" for k, v in cfg.items() if k in base and k not in EXECUTION_FIELDS and v != base[k]]
+    "'field old -> new' for each recipe field of `base` (not how it runs) that `cfg` changes."
+    return [f"{k} {base[k]!r} -> {v!r}" for k, v in cfg.items()
+            if k in base and k not in EXECUTION_FIELDS and v != base[k]]
 
 def describe_cuts(cfg: TrainConfig) -> str:
     "What `cfg` changes from the report's recipe for its model, in words (how it executes is `describe_runtime`'s)."

@@ -192,7 +192,8 @@ INPUT_SCALINGS = {"standardize": normalize, "unit": to_unit}
 
 def input_transform(name: str = "standardize"):
     "The function that turns uint8 images into a network's input, by its name in `INPUT_SCALINGS`."
-    if name not in INPUT_SCALINGS: raise ValueError(f"unknown input scaling {name!r}; choose from {list(INPUT_SCALINGS)}")
+    if name not in INPUT_SCALINGS:
+        raise ValueError(f"unknown input scaling {name!r}; choose from {list(INPUT_SCALINGS)}")
     return INPUT_SCALINGS[name]
 
 # %% ../nbs/01_data.ipynb #efe643be

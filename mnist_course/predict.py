@@ -27,12 +27,14 @@ def to_mnist(grey: np.ndarray, name: str = "the image") -> torch.Tensor:
     "A grey image as an MNIST digit: white on black, 28x28, in a 20x20 box centred by its centre of mass."
     g = 255 - grey if grey.mean() > 127 else grey           # dark on light -> white on black
     if int(g.max()) - int(g.min()) <= 30:                   # one shade: no stroke to classify
-        raise ValueError(f"{name}: no ink (the image is one shade, from {g.min()} to {g.max()}): there is no digit to classify")
+        raise ValueError(f"{name}: no ink (the image is one shade, from {g.min()} to {g.max()}): "
+                         "there is no digit to classify")
     if g.shape == (28, 28): return torch.from_numpy(g.copy())
     rows, cols = np.nonzero(g > 30)
     ink = Image.fromarray(g[rows.min():rows.max() + 1, cols.min():cols.max() + 1])
     scale = 20 / max(ink.size)
-    ink = np.asarray(ink.resize((max(1, round(ink.size[0] * scale)), max(1, round(ink.size[1] * scale))), Image.LANCZOS))
+    size = (max(1, round(ink.size[0] * scale)), max(1, round(ink.size[1] * scale)))
+    ink = np.asarray(ink.resize(size, Image.LANCZOS))
     out = np.zeros((28, 28), dtype=np.uint8)
     h, w = ink.shape
     cy, cx = (np.array(np.nonzero(ink)) * ink[np.nonzero(ink)]).sum(1) / max(ink.sum(), 1)
@@ -43,9 +45,11 @@ def to_mnist(grey: np.ndarray, name: str = "the image") -> torch.Tensor:
 # %% ../nbs/11_predict.ipynb #268cfd49
 @torch.no_grad()
 def predict_digits(model, digits: torch.Tensor, tfm=normalize) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predicted digit, its probability) for uint8 MNIST-style `digits` (B, 28, 28), scaled by `tfm` as the model was trained (lesson 01).
-    `model` may also be a list of (model, tfm) pairs: an ensemble, their probabilities averaged (lesson 15)."""
+    """(predicted digit, its probability) for uint8 MNIST-style `digits` (B, 28, 28), scaled by `tfm` as the model
+    was trained (lesson 01). `model` may also be a list of (model, tfm) pairs: an ensemble, their probabilities
+    averaged (lesson 15)."""
     members = model if isinstance(model, (list, tuple)) else [(model, tfm)]
-    p = torch.stack([m.eval().predict_proba(t(digits.to(next(m.parameters()).device))).cpu() for m, t in members]).mean(0)
+    p = torch.stack([m.eval().predict_proba(t(digits.to(next(m.parameters()).device))).cpu()
+                     for m, t in members]).mean(0)
     conf, digit = p.max(1)
     return digit, conf

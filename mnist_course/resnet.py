@@ -55,7 +55,8 @@ def resnet(layers=(3, 4, 6, 3), in_chans: int = 1, num_classes: int = 10,
            project_all: bool = False, dropout: float = 0.0) -> ResNet:
     "A ResNet of `BasicBlock`s; the defaults give torchvision's `resnet34` with `in_chans` and `num_classes`."
     if len(layers) != 4 or min(layers) < 1:
-        raise ValueError(f"layers must be four positive block counts, one per stage (ResNet34: (3, 4, 6, 3)), got {layers}")
+        raise ValueError(f"layers must be four positive block counts, one per stage (ResNet34: (3, 4, 6, 3)), "
+                         f"got {layers}")
     model = ResNet(layers, num_classes, dropout)
     model.conv1 = _init_like_torchvision(nn.Conv2d(in_chans, 64, stem_kernel, stem_stride, stem_padding, bias=False))
     model.maxpool = nn.MaxPool2d(kernel_size=3, stride=pool_stride, padding=pool_padding)

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['CUDA_AUG_CHUNK', 'RUNTIME_FIELDS', 'make_optimizer', 'loss_fn', 'lr_at', 'Runtime', 'resolve_runtime',
-           'describe_runtime', 'train_epoch', 'validate', 'epoch_seed', 'model_seed', 'TrainingError', 'write_json',
-           'distributed', 'fit', 'plot_history']
+           'describe_runtime', 'train_epoch', 'validate', 'epoch_seed', 'model_seed', 'TrainingError', 'write_record',
+           'distributed', 'fit']
 
 # %% ../nbs/09_training.ipynb #f71654a0
 import contextlib
@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from .augment import AugmentedStream
 from .checkpoint import (
-    build_model, latest_checkpoint, load_state, load_weights, save_checkpoint, write_atomic)
+    build_model, latest_checkpoint, load_state, load_weights, save_checkpoint, write_json)
 from .config import EXECUTION_FIELDS, TrainConfig, describe_cuts
 from .data import DeviceLoader, Mnist, input_transform, load_mnist, split_train_val
 from .machine import cpu_bf16_fast, describe_machine, named_hardware, pick_device, process_rank
@@ -40,22 +40,27 @@ def make_optimizer(cfg: TrainConfig, params, device: torch.device = torch.device
     "The optimizer named by `cfg.optimizer`; on CUDA and CPU fused, its learning rate a tensor on `device` (lesson 07)."
     fused = device.type in ("cuda", "cpu")  # fused kernels read a tensor learning rate on the device, no sync
     if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay, fused=fused)
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                              weight_decay=cfg.weight_decay, fused=fused)
     elif cfg.optimizer == "adam":  # capturable: its step counter stays on the GPU, so a CUDA graph can record it
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused, capturable=device.type == "cuda")
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused,
+                               capturable=device.type == "cuda")
     else: raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose 'sgd' or 'adam'")
     return lr_on_device(opt, device) if fused else opt
 
 def loss_fn(cfg: TrainConfig) -> Callable:
-    "Cross-entropy on the logits, or (`softmax_loss`) on softmax outputs as the report literally wrote it; `label_smoothing` for both."
+    """Cross-entropy on the logits, or (`softmax_loss`) on softmax outputs as the report literally wrote it;
+    `label_smoothing` for both."""
     ce = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     return (lambda logits, y: ce(logits.softmax(1), y)) if cfg.softmax_loss else ce
 
 # %% ../nbs/09_training.ipynb #1c0a0001
 def lr_at(cfg: TrainConfig, step: int, steps: int) -> float:
-    "The learning rate of step `step` (0-based) of a run of `steps`: `cfg.lr` throughout, or one cycle (`cfg.schedule`)."
+    """The learning rate of step `step` (0-based) of a run of `steps`: `cfg.lr` throughout, or one cycle
+    (`cfg.schedule`)."""
     if cfg.schedule == "constant": return cfg.lr
-    if cfg.schedule != "onecycle": raise ValueError(f"unknown schedule {cfg.schedule!r}; choose 'constant' or 'onecycle'")
+    if cfg.schedule != "onecycle":
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; choose 'constant' or 'onecycle'")
     up = max(1, round(cfg.warmup * steps))
     return cfg.lr * (step + 1) / up if step < up else cfg.lr * (steps - step) / max(1, steps - up)
 
@@ -82,8 +87,8 @@ class Runtime:
     def record(self) -> dict:
         "How the run executes, for its records (metrics.json, checkpoints)."
         return {"device": str(self.device), "bf16": self.bf16, "channels_last": self.channels_last, "graph": self.graph,
-                "aug_chunk": self.aug_chunk, "compile": self.compile, "data_on_device": self.data_on_device, "cudnn_benchmark": self.cudnn_benchmark,
-                "processes": self.world}
+                "aug_chunk": self.aug_chunk, "compile": self.compile, "data_on_device": self.data_on_device,
+                "cudnn_benchmark": self.cudnn_benchmark, "processes": self.world}
 
 def resolve_runtime(cfg: TrainConfig, rank: int = 0, world: int = 1) -> Runtime:
     "The device (one GPU per process under torchrun) and which fast-path features are on."
@@ -91,7 +96,8 @@ def resolve_runtime(cfg: TrainConfig, rank: int = 0, world: int = 1) -> Runtime:
     dev = pick_device(want)
     cuda, cpu = dev.type == "cuda", dev.type == "cpu"
     on = lambda flag, on_cpu=False: (cuda or (cpu and on_cpu)) if flag is None else flag
-    if cfg.graph and not cuda: raise ValueError(f"graph capture needs a CUDA device, and this run is on {dev}: use --no-graph")
+    if cfg.graph and not cuda:
+        raise ValueError(f"graph capture needs a CUDA device, and this run is on {dev}: use --no-graph")
     if cfg.graph and cfg.compile: raise ValueError("choose graph or compile: torch.compile makes its own graphs")
     graph = on(cfg.graph) and not cfg.compile
     if graph and world > 1:
@@ -99,12 +105,15 @@ def resolve_runtime(cfg: TrainConfig, rank: int = 0, world: int = 1) -> Runtime:
                       "each step runs eagerly", stacklevel=2)
         graph = False
     chunk = (CUDA_AUG_CHUNK if cuda else 0) if cfg.aug_chunk is None else cfg.aug_chunk
-    return Runtime(dev, on(cfg.bf16, cpu_bf16_fast()), on(cfg.channels_last, True), graph, chunk, cfg.compile, cfg.data_on_device,
-                   bool(cfg.cudnn_benchmark), rank, world)  # None in the configs of runs made while it meant 'on for CUDA'
+    return Runtime(dev, on(cfg.bf16, cpu_bf16_fast()), on(cfg.channels_last, True), graph, chunk, cfg.compile,
+                   cfg.data_on_device, bool(cfg.cudnn_benchmark),  # None: runs made while it meant 'on for CUDA'
+                   rank, world)
 
 def describe_runtime(record: dict) -> str:
-    "A run's numerics and execution in words, e.g. 'bf16 autocast (fp32 weights), channels_last, CUDA graph; 1 process on cuda'."
-    parts = ["bf16 autocast (fp32 weights)" if record["bf16"] else "fp32", *(["channels_last"] if record["channels_last"] else []),
+    """A run's numerics and execution in words, e.g.
+    'bf16 autocast (fp32 weights), channels_last, CUDA graph; 1 process on cuda'."""
+    parts = ["bf16 autocast (fp32 weights)" if record["bf16"] else "fp32",
+             *(["channels_last"] if record["channels_last"] else []),
              "CUDA graph" if record["graph"] else "torch.compile" if record.get("compile") else "eager",
              *([f"warp {record['aug_chunk']:,} images at a time"] if record["aug_chunk"] else []),
              *(["cuDNN autotuned"] if record.get("cudnn_benchmark") else []),
@@ -120,12 +129,14 @@ def _batch(xb, yb, rt: Runtime):
 
 # %% ../nbs/09_training.ipynb #4f8061d7
 def train_epoch(step: TrainStep, batches, rt: Runtime, bar=None, lrs=None) -> tuple[float, float, int]:
-    "One pass of `step` over `batches` (with `lrs`: each step's learning rate); returns (mean loss, accuracy, images), read from the device once, at the end."
+    """One pass of `step` over `batches` (with `lrs`: each step's learning rate); returns (mean loss, accuracy,
+    images), read from the device once, at the end."""
     step.model.train()
     n = 0
     for i, (xb, yb) in enumerate(batches):
         if lrs is not None: set_lr(step.opt, lrs[i])
-        step(*_batch(xb, yb, rt)); n += len(yb)
+        step(*_batch(xb, yb, rt))
+        n += len(yb)
         if bar is not None: bar.update(len(yb))
     return _reduce(*step.take_totals(), n, rt)
 
@@ -149,22 +160,23 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     return (seed * 1_000_003 + epoch) * 1_009 + rank
 
 def model_seed(seed: int) -> int:
-    "The seed of the model's own randomness (dropout) in the epoch whose stream is seeded with `seed`: derived, not equal."
+    """The seed of the model's own randomness (dropout) in the epoch whose stream is seeded with `seed`:
+    derived, not equal."""
     return int.from_bytes(hashlib.sha256(f"model-{seed}".encode()).digest()[:7], "little")
 
 # %% ../nbs/09_training.ipynb #03ee392c
 class TrainingError(RuntimeError):
     "Training cannot go on (diverged, the output folder holds another run, a full disk); the message says what to do."
 
-def write_json(path: Path, obj) -> None:
-    "Write `obj` as JSON to `path` atomically (this process's temporary file, then rename); a full disk: TrainingError."
-    text = json.dumps(obj, indent=1)
-    write_atomic(path, lambda f: f.write_text(text), TrainingError)
+def write_record(path: Path, obj) -> None:
+    "Write a run's record `obj` as JSON to `path` (lesson 08's `write_json`); a full disk: TrainingError, in one line."
+    write_json(path, obj, TrainingError)
 
 RUNTIME_FIELDS = EXECUTION_FIELDS | {"epochs"}  # may change on resume
 
 # %% ../nbs/09_training.ipynb #41caa79f
-def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, opt, rt: Runtime, extra: str = "") -> tuple[int, list]:
+def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, opt, rt: Runtime,
+            extra: str = "") -> tuple[int, list]:
     "Load the run in `out` into `net` and `opt` when resuming; returns (epochs done, history)."
     ck = latest_checkpoint(out) if out else None
     if ck is None: return 0, []
@@ -172,21 +184,25 @@ def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, op
         raise TrainingError(f"{out} already holds a run (checkpoint {ck.name}); pass --resume to continue it, "
                             "or choose another --out")
     st = load_state(ck)
-    theirs, ours = {**dataclasses.asdict(TrainConfig()), **st["config"]}, dataclasses.asdict(cfg)  # fields added later: defaults
-    free = RUNTIME_FIELDS - ({"epochs"} if cfg.schedule != "constant" else set())  # one cycle is laid over all the epochs
+    theirs = {**dataclasses.asdict(TrainConfig()), **st["config"]}  # fields added later: their defaults
+    ours = dataclasses.asdict(cfg)
+    free = RUNTIME_FIELDS - ({"epochs"} if cfg.schedule != "constant" else set())  # one cycle: laid over all epochs
     if diff := {k: (theirs.get(k), v) for k, v in ours.items() if k not in free and theirs.get(k) != v}:
         raise TrainingError(f"{ck} was made with a different recipe {diff} (checkpoint, now); resume with the same "
                             "settings, or start a new run in another --out")
     if st["epoch"] > cfg.epochs:
-        raise TrainingError(f"{ck} holds {st['epoch']} epochs, more than the {cfg.epochs} asked for: a run is never cut "
-                            f"back; ask for --epochs {st['epoch']} or more (or start a new run in another --out)")
+        raise TrainingError(f"{ck} holds {st['epoch']} epochs, more than the {cfg.epochs} asked for: "
+                            f"a run is never cut back; ask for --epochs {st['epoch']} or more "
+                            "(or start a new run in another --out)")
     if st.get("extra", "") != extra:
-        raise TrainingError(f"{ck} was trained with other images added to the split than this run's: resume with the same "
-                            "added images and labels (self-training: the same teachers and share kept)")
+        raise TrainingError(f"{ck} was trained with other images added to the split than this run's: "
+                            "resume with the same added images and labels "
+                            "(self-training: the same teachers and share kept)")
     was = st.get("runtime", {}).get("processes", rt.world)  # checkpoints from before the record: not checked
     if was != rt.world and st["epoch"] < cfg.epochs:  # a finished run is only re-tested: any number of processes
-        raise TrainingError(f"{ck} was trained by {was} process(es), this run has {rt.world}: each process draws its own "
-                            f"share of every epoch, so resume with {was} (torchrun --nproc-per-node {was})")
+        raise TrainingError(f"{ck} was trained by {was} process(es), this run has {rt.world}: "
+                            "each process draws its own share of every epoch, "
+                            f"so resume with {was} (torchrun --nproc-per-node {was})")
     load_weights(net, ck, cfg.model)
     opt.load_state_dict(st["optimizer"])
     if opt.defaults.get("fused"): lr_on_device(opt, next(net.parameters()).device)  # loaded as a CPU value
@@ -194,16 +210,24 @@ def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, op
 
 # %% ../nbs/09_training.ipynb #b3358db5
 def _data(cfg: TrainConfig, ds: Mnist, rt: Runtime, extra=None):
-    "The augmented training stream (this process's share; `extra` (images, labels) added to the split), and the validation and test loaders."
+    """The augmented training stream (this process's share; `extra` (images, labels) added to the split),
+    and the validation and test loaders."""
     train_idx, val_idx = split_train_val(ds.train_y, cfg.val_frac, cfg.seed)
     if cfg.train_subset: train_idx = train_idx[:cfg.train_subset]
     test_idx = torch.arange(len(ds.test_y))
     if cfg.eval_subset: val_idx, test_idx = val_idx[:cfg.eval_subset], test_idx[:cfg.eval_subset]
     if cfg.val_subset: val_idx = val_idx[:cfg.val_subset]
     where = rt.device if cfg.data_on_device else torch.device("cpu")
-    per_epoch, tfm = cfg.samples_per_epoch or len(train_idx), input_transform(cfg.inputs)  # 0: each epoch one pass over the split
+    per_epoch = cfg.samples_per_epoch or len(train_idx)  # 0: each epoch one pass over the split
+    tfm = input_transform(cfg.inputs)
     x, y = ds.train_x[train_idx], ds.train_y[train_idx]
     if extra is not None: x, y = torch.cat([x, extra[0]]), torch.cat([y, extra[1]])
+    if not cfg.samples_per_epoch and rt.world > 1:
+        # the pass shared out: each process its own disjoint shard, every world-th image of the split's order;
+        # all shards of one size, so all processes take the same steps: the last len(x) % world images
+        # (at most world - 1) are left out of the pass
+        shard = slice(rt.rank, len(x) // rt.world * rt.world, rt.world)
+        x, y = x[shard], y[shard]
     stream = AugmentedStream(x.to(where), y.to(where), n_per_epoch=per_epoch // rt.world,
                              bs=cfg.bs, seed=cfg.seed, augment=cfg.augment, chunk=rt.aug_chunk, tfm=tfm)
     val = DeviceLoader(ds.train_x[val_idx].to(where), ds.train_y[val_idx].to(where), bs=EVAL_BS, tfm=tfm)
@@ -218,12 +242,14 @@ def _model(cfg: TrainConfig, rt: Runtime) -> tuple[nn.Module, nn.Module]:
     if rt.channels_last: net = net.to(memory_format=torch.channels_last)
     run = torch.compile(net) if cfg.compile else net
     if rt.world > 1:
-        run = nn.parallel.DistributedDataParallel(run, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+        ids = [rt.device.index] if rt.device.type == "cuda" else None
+        run = nn.parallel.DistributedDataParallel(run, device_ids=ids)
     return net, run
 
 @contextlib.contextmanager
 def distributed():
-    "Join torchrun's process group for the duration, unless already in it (then leave it to whoever joined); yields (rank, world)."
+    """Join torchrun's process group for the duration, unless already in it (then leave it to whoever joined);
+    yields (rank, world)."""
     rank, world = process_rank()
     started = world > 1 and not dist.is_initialized()
     if started:
@@ -254,9 +280,11 @@ def _fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
     return hashlib.sha256(x.cpu().numpy().tobytes() + y.cpu().numpy().tobytes()).hexdigest()[:16]
 
 def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | None = None, resume: bool = False,
-        progress: bool | None = None, on_epoch: Callable[[dict], None] | None = None, test: bool = True, extra=None) -> dict:
-    """Train `cfg.model` with `cfg`'s recipe; checkpoint into `out`; test it unless `test=False` (a caller that evaluates itself);
-    returns the run's metrics and history. `extra`: (uint8 images (N, 28, 28), labels) added to the training split (lesson 16)."""
+        progress: bool | None = None, on_epoch: Callable[[dict], None] | None = None, test: bool = True,
+        extra=None) -> dict:
+    """Train `cfg.model` with `cfg`'s recipe; checkpoint into `out`; test it unless `test=False` (a caller that
+    evaluates itself); returns the run's metrics and history. `extra`: (uint8 images (N, 28, 28), labels) added to
+    the training split (lesson 16)."""
     n_extra, extra_id = (0, "") if extra is None else (len(extra[1]), _fingerprint(*extra))
     with distributed() as (rank, world):
         rt = resolve_runtime(cfg, rank, world)
@@ -266,14 +294,17 @@ def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | No
             opt = make_optimizer(cfg, net.parameters(), rt.device)
             out = Path(out) if out else None
             start, history = _resume(out, resume, cfg, net, opt, rt, extra_id)
-            run = _Run(cfg, rt, net, opt, TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph), stream, val, test_set, out, n_extra, extra_id)
+            step = TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph)
+            run = _Run(cfg, rt, net, opt, step, stream, val, test_set, out, n_extra, extra_id)
             return _train(run, start, history, progress, on_epoch, test)
 
 def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch, test: bool = True) -> dict:
     "Epochs `start`..`cfg.epochs` of `run`: train, validate, stop on divergence, checkpoint; then test."
     cfg, out, writes = run.cfg, run.out, run.out is not None and run.rt.lead
     finished = start >= cfg.epochs > 0  # resumed when done: only a re-test, and the training's records stay as they are
-    if writes and not finished: out.mkdir(parents=True, exist_ok=True); write_json(out / "config.json", dataclasses.asdict(cfg))
+    if writes and not finished:
+        out.mkdir(parents=True, exist_ok=True)
+        write_record(out / "config.json", dataclasses.asdict(cfg))
     show = (sys.stderr.isatty() if progress is None else progress) and run.rt.lead
     per_epoch = run.stream.n_per_epoch
     with tqdm(total=cfg.epochs * per_epoch, initial=start * per_epoch, desc=cfg.model, unit="img", unit_scale=True,
@@ -285,18 +316,20 @@ def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch
             if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])): raise _diverged(row, out)
             history.append(row)
             left = (cfg.epochs - epoch - 1) * (time.perf_counter() - t)  # this epoch's pace, validation included
-            if on_epoch and run.rt.lead: on_epoch({**row, "model": cfg.model, "of": cfg.epochs, "left_s": round(left, 1)})
+            if on_epoch and run.rt.lead:
+                on_epoch({**row, "model": cfg.model, "of": cfg.epochs, "left_s": round(left, 1)})
             if writes:
-                save_checkpoint(out, epoch + 1, run.net, {"config": dataclasses.asdict(cfg), "optimizer": run.opt.state_dict(),
-                                                           "history": history, "runtime": run.rt.record(), "extra": run.extra_id})
-                write_json(out / "history.json", history)
+                save_checkpoint(out, epoch + 1, run.net, {"config": dataclasses.asdict(cfg),
+                                                           "optimizer": run.opt.state_dict(), "history": history,
+                                                           "runtime": run.rt.record(), "extra": run.extra_id})
+                write_record(out / "history.json", history)
     return _finish(run, history, test, finished)
 
 def _diverged(row: dict, out: Path | None) -> TrainingError:
     "The error for a run whose loss stopped being finite, saying what it leaves behind."
     kept = latest_checkpoint(out) if out else None
-    left = (f"the last good checkpoint is kept: {kept}" if kept else
-            f"no checkpoint was kept (it diverged {'before its first checkpoint' if out else 'in a run without --out'})")
+    when = "before its first checkpoint" if out else "in a run without --out"
+    left = f"the last good checkpoint is kept: {kept}" if kept else f"no checkpoint was kept (it diverged {when})"
     return TrainingError(f"epoch {row['epoch']}: loss is {row['train_loss']} (train) / {row['val_loss']} (validation): "
                          f"training diverged and was stopped; {left}. Try a lower learning rate.")
 
@@ -311,44 +344,37 @@ def _run_epoch(run: _Run, epoch: int, bar=None) -> dict:
     secs = time.perf_counter() - t
     vloss, vacc = validate(run.step.model, run.val, run.rt)
     return dict(epoch=epoch + 1, train_loss=loss, train_acc=acc, val_loss=vloss, val_acc=vacc, images=n,
-                seconds=round(secs, 3), images_per_s=round(n / secs, 1), hardware=describe_machine(run.rt.device)["hardware"])
+                seconds=round(secs, 3), images_per_s=round(n / secs, 1),
+                hardware=describe_machine(run.rt.device)["hardware"])
 
 def _epoch_lrs(cfg: TrainConfig, epoch: int, steps: int) -> list[float] | None:
-    "The learning rate of each step of epoch `epoch` (0-based) of `steps` steps; None for the report's constant rate (nothing to set)."
+    """The learning rate of each step of epoch `epoch` (0-based) of `steps` steps; None for the report's constant
+    rate (nothing to set)."""
     if cfg.schedule == "constant": return None
     return [lr_at(cfg, epoch * steps + i, cfg.epochs * steps) for i in range(steps)]
 
 def _finish(run: _Run, history: list, test: bool = True, finished: bool = False) -> dict:
-    "Test the trained network (unless `test=False`: then None); write (on the lead process) and return the run's metrics."
+    """Test the trained network (unless `test=False`: then None); write (on the lead process) and return the
+    run's metrics."""
     cfg, rt = run.cfg, run.rt
     test_loss, test_acc = validate(run.net, run.test, rt) if test else (None, None)
     if finished and run.out and (run.out / "metrics.json").is_file(): return _retest(run, test_loss, test_acc)
     metrics = dict(model=cfg.model, test_loss=test_loss, test_acc=test_acc, epochs=len(history),
                    train_seconds=round(sum(r["seconds"] for r in history), 2), recipe=describe_cuts(cfg),
-                   numerics=describe_runtime(rt.record()), runtime=rt.record(), config=dataclasses.asdict(cfg), extra_images=run.extra,
-                   trained_on=named_hardware(history), machine=describe_machine(rt.device), history=history)
-    if run.out and rt.lead: write_json(run.out / "metrics.json", metrics)
+                   numerics=describe_runtime(rt.record()), runtime=rt.record(), config=dataclasses.asdict(cfg),
+                   extra_images=run.extra, trained_on=named_hardware(history), machine=describe_machine(rt.device),
+                   history=history)
+    if run.out and rt.lead: write_record(run.out / "metrics.json", metrics)
     return metrics
 
 def _retest(run: _Run, test_loss: float | None, test_acc: float | None) -> dict:
-    "A finished run tested again: its training's metrics.json is left as written; the new test goes to evaluation/retest.json."
+    """A finished run tested again: its training's metrics.json is left as written; the new test goes to
+    evaluation/retest.json."""
     metrics = json.loads((run.out / "metrics.json").read_text())
     if test_acc is None: return metrics
     if run.rt.lead:
         (run.out / "evaluation").mkdir(exist_ok=True)
-        write_json(run.out / "evaluation" / "retest.json", dict(test_loss=test_loss, test_acc=test_acc,
-                   numerics=describe_runtime(run.rt.record()), machine=describe_machine(run.rt.device)))
+        write_record(run.out / "evaluation" / "retest.json",
+                     dict(test_loss=test_loss, test_acc=test_acc, numerics=describe_runtime(run.rt.record()),
+                          machine=describe_machine(run.rt.device)))
     return {**metrics, "test_loss": test_loss, "test_acc": test_acc}
-
-# %% ../nbs/09_training.ipynb #a010b8aa
-def plot_history(history: list[dict], title: str = "", axs=None):
-    "Loss and accuracy per epoch, train vs validation, side by side (the report's Figures 2-5)."
-    import matplotlib.pyplot as plt
-    if axs is None: _, axs = plt.subplots(1, 2, figsize=(11, 3.6))
-    ep = [r["epoch"] for r in history]
-    for ax, key in zip(axs, ("loss", "acc")):
-        ax.plot(ep, [r[f"train_{key}"] for r in history], "o-", label="train (augmented)")
-        ax.plot(ep, [r[f"val_{key}"] for r in history], "s-", label="validation")
-        ax.set(xlabel="epoch", ylabel={"loss": "cross-entropy", "acc": "accuracy"}[key], title=f"{title} {key}".strip())
-        ax.grid(alpha=0.3); ax.legend()
-    return axs

@@ -12,7 +12,7 @@ from torch import nn
 import mnist_course.checkpoint as checkpoint
 from mnist_course.checkpoint import CheckpointError, latest_checkpoint, load_state, save_checkpoint
 from mnist_course.cli import main
-from mnist_course.train import TrainingError, write_json
+from mnist_course.train import TrainingError, write_record
 
 FULL = os.strerror(errno.ENOSPC)  # "No space left on device"
 TINY = ["--epochs", "2", "--samples-per-epoch", "100", "--train-subset", "200", "--eval-subset", "100", "--bs", "50"]
@@ -83,9 +83,9 @@ def test_full_disk_while_writing_a_checkpoint(tmp_path, monkeypatch, file):
 
 def test_full_disk_while_writing_a_record(tmp_path, monkeypatch):
     first = _checkpoint(tmp_path, 1)
-    write_json(tmp_path / "history.json", [{"epoch": 1}])
+    write_record(tmp_path / "history.json", [{"epoch": 1}])
     monkeypatch.setattr(Path, "write_text", _full_for(f".history.{os.getpid()}.tmp.json", Path.write_text))
-    with pytest.raises(TrainingError) as e: write_json(tmp_path / "history.json", [{"epoch": 1}, {"epoch": 2}])
+    with pytest.raises(TrainingError) as e: write_record(tmp_path / "history.json", [{"epoch": 1}, {"epoch": 2}])
     assert str(e.value) == (f"{tmp_path / 'history.json'}: disk full while writing it ({FULL}); "
                             f"the last complete checkpoint is {first}: free some space and resume from it (--resume)")
     monkeypatch.undo()

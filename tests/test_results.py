@@ -7,7 +7,8 @@ import pytest
 
 from mnist_course.ensemble import best_strength
 from mnist_course.results import RULE, all_rows, headline_table, leaderboard_page
-from mnist_course.sweep import ABLATION_BUDGET, SWEEPS, run_name, sweep_table
+from mnist_course.experiments import ABLATION_BUDGET, SWEEPS
+from mnist_course.sweep import run_name, sweep_table
 
 ROOT = Path(__file__).parents[1]
 ABLATION = ROOT / "results/ablation-h100"

@@ -9,7 +9,8 @@ import pytest
 
 from command import mnist_course
 from mnist_course.config import PRESETS, make_config
-from mnist_course.sweep import ABLATION_VIEWS, BATCH_BUDGET, SWEEPS, SweepError, _recipe, run_name
+from mnist_course.experiments import ABLATION_VIEWS, BATCH_BUDGET, SWEEPS
+from mnist_course.sweep import SweepError, _recipe, run_name
 
 ROOT = Path(__file__).parents[1]
 
@@ -74,9 +75,9 @@ def test_summarizing_a_copy_keeps_every_run_whatever_seeds_are_asked(name, tmp_p
     rows = run_sweep(SWEEPS[name], copy, seeds=(0, 1, 2), train=False)
     runs = json.loads((committed / f"{name}.json").read_text())["runs"]
     assert sorted(map(_key, rows)) == sorted(map(_key, runs))
-    assert write_sweep(copy, rows, SWEEPS[name]["budget"], name)["runs"] == rows
+    assert write_sweep(copy, rows, SWEEPS[name]["budget"], SWEEPS[name], name)["runs"] == rows
     with pytest.raises(SweepError, match="would leave out"):
-        write_sweep(copy, rows[:-1], SWEEPS[name]["budget"], name)
+        write_sweep(copy, rows[:-1], SWEEPS[name]["budget"], SWEEPS[name], name)
 
 
 def test_the_command_line_keeps_every_run_too(tmp_path):
@@ -99,3 +100,32 @@ def test_the_reports_numbers_live_in_config_alone():
         if path.name in ("config.py", "_modidx.py"): continue
         assert not re.search(r"(?<![\d.])(0\.694|0\.9945|69\.4%|99\.45%)(?!\d)", path.read_text()), path
     assert SWEEPS["detective-baseline"]["target"] is REPORT["baseline"]["test_acc"]
+
+
+def test_the_plateau_readings_are_fixed_and_run_in_fp32():
+    "Lesson 14's ten-seed readings: fixed before their runs, in the report's arithmetic, with each class's AUC kept."
+    s = SWEEPS["plateau-baseline"]
+    assert s["execution"] == {"bf16": False, "channels_last": False} and s["auc"] is True and s["budget"] == {}
+    readings = s["views"]["plateau readings"]
+    assert [v["recipe"].get("lr") for v in readings.values()] == [None, 0.004, 0.005]
+    assert readings["(d) pixels in [0, 1], as (b)"] == SWEEPS["detective-baseline"]["views"]["readings"][
+        "(d) pixels in [0, 1], as (b)"]
+
+
+def test_half_the_rate_for_twice_the_steps():
+    "Each view of `integrated-rate-baseline` pairs two runs with the same rate × passes, one with twice the passes."
+    for view in SWEEPS["integrated-rate-baseline"]["views"].values():
+        (a, b) = [make_config("baseline", "paper", **v["recipe"]) for v in view.values()]
+        assert a.lr * a.epochs == pytest.approx(b.lr * b.epochs) and b.epochs == 2 * a.epochs
+        assert a.samples_per_epoch == b.samples_per_epoch == 0 and not a.augment and not b.augment
+
+
+def test_a_run_file_keeps_its_curve_and_its_aucs(tmp_path):
+    from mnist_course.config import TINY
+    from mnist_course.data import load_mnist
+    from mnist_course.sweep import run_variant, variant
+    row = run_variant(variant(model="baseline"), 0, tmp_path, load_mnist(), dict(TINY, epochs=2), auc=True)
+    assert len(row["val_accs"]) == 2 and row["val_accs"][-1] == row["val_acc"]
+    assert sorted(row["test_auc"], key=int) == [str(c) for c in range(10)]
+    assert all(0 <= a <= 1 for a in row["test_auc"].values()) and len(set(row["test_auc"].values())) > 1
+    assert json.loads(next(tmp_path.glob("*.json")).read_text())["test_auc"] == row["test_auc"]

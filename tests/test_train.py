@@ -1,5 +1,6 @@
 "Training: both models through the API and the CLI, determinism, resume after a kill, safe checkpoints, DDP."
 import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 from PIL import Image
 from safetensors.torch import load_file
 
 from command import SCRIPT, mnist_course as cli
 from mnist_course.checkpoint import CheckpointError, build_model, latest_checkpoint, load_model, load_state, load_weights
 from mnist_course.config import make_config
+from mnist_course.data import split_train_val
 from mnist_course.train import TrainingError, fit, lr_at
 
 TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
@@ -151,18 +154,77 @@ def test_cli_predict_missing_checkpoint(tmp_path):
     assert r.returncode == 2 and "no checkpoint found" in r.stderr  # a usage error, found before anything runs
 
 
-def test_ddp_two_processes_gloo(source, tmp_path):
-    "torchrun with two CPU processes (gloo): one run folder, the whole sample budget shared between ranks."
+RECORDER = """\
+"mnist-course ARGS... with the images each process trains recorded: per epoch, their hashes, into FOLDER/rank-R.json."
+import hashlib, json, os, sys
+from pathlib import Path
+from mnist_course import cli, train
+
+class Recording(train.AugmentedStream):
+    epochs = []
+    def epoch_indices(self):
+        idx = super().epoch_indices()
+        Recording.epochs.append([hashlib.sha256(self.x[i].cpu().numpy().tobytes()).hexdigest() for i in idx.tolist()])
+        return idx
+
+train.AugmentedStream = Recording
+try: code = cli.main(sys.argv[2:])
+finally: Path(sys.argv[1], f"rank-{os.environ['RANK']}.json").write_text(json.dumps(Recording.epochs))
+sys.exit(code)
+"""
+
+needs_gloo = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
+                                reason="torch.distributed with the gloo backend is not available here")
+
+
+def torchrun_train(tmp_path, source, **recipe) -> tuple[subprocess.CompletedProcess, list]:
+    """torchrun with two CPU processes (gloo): `mnist-course train --model baseline` with `recipe`, recording what each
+    process trains; returns (the finished torchrun, per process and epoch the hashes of the images it trained)."""
     torchrun = Path(sys.executable).parent / "torchrun"
-    out = tmp_path / "ddp"
-    r = subprocess.run([torchrun, "--standalone", "--nproc-per-node", "2", SCRIPT, "train", "--model", "baseline",
-                        "--out", out, "--source", source, "--root", tmp_path / "root",
-                        *[str(x) for k, v in TINY.items() for x in (f"--{k.replace('_', '-')}", v)]],
+    (tmp_path / "recorder.py").write_text(RECORDER)
+    r = subprocess.run([torchrun, "--standalone", "--nproc-per-node", "2", tmp_path / "recorder.py", tmp_path,
+                        "train", "--model", "baseline", "--out", tmp_path / "ddp", "--source", source,
+                        "--root", tmp_path / "root",
+                        *[str(x) for k, v in recipe.items() for x in (f"--{k.replace('_', '-')}", v)]],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    m = json.loads((out / "metrics.json").read_text())
+    return r, [json.loads((tmp_path / f"rank-{rank}.json").read_text()) for rank in range(2)]
+
+
+def split_images(mnist, train_subset: int) -> set[str]:
+    "The hashes of the training split's images as a run of `train_subset` images sees it (all distinct)."
+    cfg = make_config("baseline", train_subset=train_subset)
+    idx = split_train_val(mnist.train_y, cfg.val_frac, cfg.seed)[0][:train_subset]
+    hashes = {hashlib.sha256(mnist.train_x[i].numpy().tobytes()).hexdigest() for i in idx.tolist()}
+    assert len(hashes) == train_subset  # no two images alike: a hash names one image
+    return hashes
+
+
+@needs_gloo
+def test_ddp_two_processes_gloo(mnist, source, tmp_path):
+    "torchrun with two CPU processes (gloo): one run folder, the whole sample budget shared between ranks."
+    r, ranks = torchrun_train(tmp_path, source, **TINY)
+    m = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert m["runtime"]["processes"] == 2 and m["epochs"] == 2
     assert r.stdout.count("test accuracy") == 1  # only rank 0 reports
+    split, half = split_images(mnist, TINY["train_subset"]), TINY["samples_per_epoch"] // 2
+    assert [len(e) for e in ranks[0]] == [len(e) for e in ranks[1]] == [half] * TINY["epochs"]
+    for a, b in zip(*ranks):  # each epoch: half the budget each, distinct images drawn from the whole split
+        assert len(set(a)) == len(set(b)) == half and set(a) | set(b) <= split and a != b
+    assert [h["images"] for h in m["history"]] == [TINY["samples_per_epoch"]] * TINY["epochs"]
+
+
+@needs_gloo
+def test_ddp_one_pass_is_shared_out_in_disjoint_shards(mnist, source, tmp_path):
+    "samples_per_epoch=0 under torchrun: each process passes over its own shard, the shards disjoint and of one size."
+    n = 101  # two processes: one image sits the pass out
+    _, ranks = torchrun_train(tmp_path, source, epochs=2, samples_per_epoch=0, train_subset=n, eval_subset=50, bs=25)
+    split = split_images(mnist, n)
+    for a, b in zip(*ranks):  # each epoch
+        assert len(a) == len(set(a)) == len(b) == len(set(b)) == n // 2  # a pass over a shard: no image twice
+        assert not set(a) & set(b) and set(a) | set(b) <= split and len(split - set(a) - set(b)) <= 1
+    for shard in ranks:  # every epoch the same shard, shuffled afresh
+        assert set(shard[0]) == set(shard[1]) and shard[0] != shard[1]
 
 
 def test_model_options_are_trained_saved_loaded_and_checked_on_resume(mnist, tmp_path):

@@ -1,0 +1,26 @@
+"The shape of the package (ARCHITECTURE.md): which module may import which."
+import ast
+from pathlib import Path
+
+import mnist_course
+
+PKG = Path(mnist_course.__file__).parent
+
+def imports(module: str) -> set[str]:
+    "The modules of the package and the libraries that `module` imports, at any depth of its code."
+    found = set()
+    for node in ast.walk(ast.parse((PKG / f"{module}.py").read_text())):
+        if isinstance(node, ast.ImportFrom):
+            found.add(node.module.split(".")[0] if node.level == 0 else (node.module or "").split(".")[0])
+        elif isinstance(node, ast.Import): found |= {a.name.split(".")[0] for a in node.names}
+    return found - {""}
+
+def test_the_sweep_engine_knows_no_experiment():
+    assert "experiments" not in imports("sweep")
+    assert "sweep" in imports("experiments")
+
+def test_combining_predictions_needs_no_training_or_report():
+    assert not imports("ensemble") & {"train", "sweep", "experiments", "reproduce", "results", "cli"}
+
+def test_the_loop_draws_nothing():
+    assert not imports("train") & {"matplotlib", "seaborn", "cli"}
