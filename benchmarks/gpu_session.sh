@@ -36,7 +36,8 @@
 #               (issue 14, still open: batch 128, 256 and 512 with the peak rate scaled, then the seconds saved spent on
 #               epochs, against the 25 s target; about 6 H100-minutes), fast-epochs-resnet34
 #               (issue 14: how far the fast recipe goes with 2-8 epochs; 6 of 12 runs done on an H100, about 4
-#               H100-minutes left), detective-resnet34 (issue 13), ablation-fast and ablation-full (issue 13: the ablation with
+#               H100-minutes left), detective-resnet34 (issue 13), reading-g-resnet34 (issue 28: every epoch 1.2M
+#               images, 12M a run, and its equivalent at SGD 0.01), ablation-fast and ablation-full (issue 13: the ablation with
 #               the fast and the report's recipe); fast-wd-resnet34 (weight decay, 5 seeds) is done on an H100; the baseline's
 #               sweeps are CPU-sized and committed from the CPU; the order is the priority: detective-resnet34 alone is about
 #               20 GPU-minutes, so the later ones start in later sessions), resumed from results/sweeps/NAME: each
@@ -188,7 +189,7 @@ fi
 
 # 8. the GPU sweeps of issues 13 and 14, resumed from what earlier sessions committed (results/sweeps/NAME)
 if has sweeps; then
-for S in ${SWEEP_NAMES:-fast-batch-resnet34 fast-epochs-resnet34 detective-resnet34 ablation-fast ablation-full}; do
+for S in ${SWEEP_NAMES:-fast-batch-resnet34 fast-epochs-resnet34 detective-resnet34 reading-g-resnet34 ablation-fast ablation-full}; do
   if [ "$(limit 60)" -lt 30 ]; then stamp "sweep $S: no time left in this call"; continue; fi
   stamp "sweep $S"
   mkdir -p "$WORK/sweeps/$S"

@@ -107,5 +107,9 @@ SWEEPS |= {
             "(a) at SGD 0.01": variant(model="baseline", lr=0.01),
             "(c) double softmax, as (a), SGD at 0.01": variant(model="baseline", softmax_loss=True, lr=0.01)}},
                                      execution=FP32),
+    "reading-g-resnet34": _detective("(g) for the ResNet34: is every epoch a pass over all 1.2M generated images?",
+                                     _RESNET34, {
+        "(g) each epoch 1.2M generated images": {"(g) as written": variant(samples_per_epoch=1_200_000)},
+        "the same rate × steps in a tenth of the steps": {"as written, SGD at 0.01": variant(lr=0.01)}}),
 }
 

@@ -129,3 +129,13 @@ def test_a_run_file_keeps_its_curve_and_its_aucs(tmp_path):
     assert sorted(row["test_auc"], key=int) == [str(c) for c in range(10)]
     assert all(0 <= a <= 1 for a in row["test_auc"].values()) and len(set(row["test_auc"].values())) > 1
     assert json.loads(next(tmp_path.glob("*.json")).read_text())["test_auc"] == row["test_auc"]
+
+
+@pytest.mark.parametrize("model", ["baseline", "resnet34"])
+def test_reading_g_draws_ten_times_the_images_and_its_twin_ten_times_the_rate(model):
+    views = SWEEPS[f"reading-g-{model}"]["views"]
+    (g, *_), (twin, *_) = [list(vs.values()) for vs in views.values()]
+    paper, cfg_g, cfg_twin = (make_config(model, "paper", **r) for r in ({}, g["recipe"], twin["recipe"]))
+    assert cfg_g.samples_per_epoch == 10 * paper.samples_per_epoch and cfg_g.lr == paper.lr
+    assert cfg_twin.lr == 10 * paper.lr and cfg_twin.samples_per_epoch == paper.samples_per_epoch
+    assert cfg_g.lr * cfg_g.samples_per_epoch == pytest.approx(cfg_twin.lr * cfg_twin.samples_per_epoch)
