@@ -22,6 +22,7 @@ smartquotes = False  # 'baseline' in prose and docstrings is code-like: keep the
 # MyST-NB: show the outputs saved in the notebooks, never execute them
 nb_execution_mode = "off"
 nb_merge_streams = True
+nb_render_markdown_format = "gfm"  # tables printed by lesson cells (Markdown outputs) render as tables
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3  # README's in-page links (#start-here)
 

@@ -209,6 +209,13 @@ def test_no_raw_nbdev_directives(pages):
         assert not prose, f"{path}: raw directive text: {prose}"
 
 
+def test_markdown_tables_render_as_tables(pages):
+    "A lesson's table output (IPython Markdown) is an HTML table on the site, not a paragraph of pipes."
+    for path, page in pages.items():
+        raw = [t.strip()[:80] for t in page.prose if re.search(r"\|\s*-{3,}\s*\|", t)]
+        assert not raw, f"{path}: markdown tables shown as text: {raw}"
+
+
 def test_hidden_cells_are_not_shown(pages, site):
     for nb in lessons():
         blocks = pages[site / "nbs" / f"{nb.stem}.html"].pre
