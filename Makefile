@@ -36,7 +36,7 @@ lab: $(BIN)/.installed  ## open the lessons in JupyterLab
 	$(BIN)/jupyter lab nbs
 
 clean:
-	rm -rf $(VENV) _docs _proc
+	rm -rf $(VENV) _docs _proc docs/vendor
 
 lock: $(BIN)/.docs-installed  ## after upgrading packages in .venv and testing them: pin that set in constraints.txt
 	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^mnist.course'; } > constraints.tmp
@@ -48,5 +48,21 @@ $(BIN)/.docs-installed: $(BIN)/.installed docs/requirements.txt constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -r docs/requirements.txt
 	touch $@
 
-docs: $(BIN)/.docs-installed  ## build the course website into _docs/ (open _docs/index.html)
+# The Draw a digit page (lesson 20) runs the network with onnxruntime-web: this version from the npm registry, its
+# tarball checked against this hash, unpacked into docs/vendor/ (git-ignored); docs/build.py copies it into the site,
+# so the page fetches nothing from a CDN.
+ORT_WEB_VERSION := 1.31.1
+ORT_WEB_SHA256 := bdccdb9fbb9ab537247c0c734e9b1d2b1b338b4f2a09faa58f0dc1cfa27c312c
+ORT_WEB := docs/vendor/onnxruntime-web
+ORT_WEB_TGZ := $(ORT_WEB)/onnxruntime-web-$(ORT_WEB_VERSION).tgz
+$(ORT_WEB)/.unpacked-$(ORT_WEB_VERSION):
+	rm -rf $(ORT_WEB) && mkdir -p $(ORT_WEB)
+	cd $(ORT_WEB) && npm pack --silent onnxruntime-web@$(ORT_WEB_VERSION) >/dev/null
+	echo "$(ORT_WEB_SHA256)  $(ORT_WEB_TGZ)" | sha256sum --check --quiet
+	tar -xzf $(ORT_WEB_TGZ) -C $(ORT_WEB) --strip-components=1 package/package.json package/dist/ort.wasm.min.js \
+	    package/dist/ort-wasm-simd-threaded.mjs package/dist/ort-wasm-simd-threaded.wasm
+	rm $(ORT_WEB_TGZ)
+	touch $@
+
+docs: $(BIN)/.docs-installed $(ORT_WEB)/.unpacked-$(ORT_WEB_VERSION)  ## build the course website into _docs/
 	$(BIN)/python docs/build.py

@@ -20,7 +20,7 @@
 #   augment     the augmentation and loader benchmarks (per-sample torchvision vs the course's, on the GPU)
 #   compile     benchmarks/train.py --compile reduce-overhead: torch.compile's CUDA graphs beside the course's graph
 #   ablation    the ablation sweep of lesson 12, one process per seed side by side, then its summary
-#   beyond      issue 14 (lessons 15, 16, 05): `train --preset fast`, 5 seeds of the ResNet34 (BEYOND_MODELS; the
+#   beyond      issue 14 (lessons 16, 17, 05): `train --preset fast`, 5 seeds of the ResNet34 (BEYOND_MODELS; the
 #               baseline is CPU-sized), their ensemble without and with TTA (`evaluate RUN... --tta N`), and with TTA at the
 #               strength the runs' own validation images choose (`--tta-strength auto`); RECIPES names
 #               the recipes trained so, each about 5 GPU-minutes (what the preset's took on the H200): fast (the preset),
@@ -31,19 +31,26 @@
 #               resumed where their weights came back (the baseline's) or where an earlier call on the same warm machine
 #               left them in $WORK (the ResNet34's and DenseNet121's weights are too big to come back, so their ensembles
 #               and students run on the machine that trained them); commit results.tgz's beyond/ as results/beyond-GPU
-#               (e.g. beyond-h100): lessons 15 and 16 and the leaderboard read it
+#               (e.g. beyond-h100): lessons 16 and 17 and the leaderboard read it
 #   sweeps      the GPU sweeps (`mnist-course sweep NAME`; SWEEP_NAMES picks; default, in this order: fast-batch-resnet34
 #               (issue 14, still open: batch 128, 256 and 512 with the peak rate scaled, then the seconds saved spent on
 #               epochs, against the 25 s target; about 6 H100-minutes), fast-epochs-resnet34
 #               (issue 14: how far the fast recipe goes with 2-8 epochs; 6 of 12 runs done on an H100, about 4
 #               H100-minutes left), detective-resnet34 (issue 13), reading-g-resnet34 (issue 28: every epoch 1.2M
-#               images, 12M a run, and its equivalent at SGD 0.01), ablation-fast and ablation-full (issue 13: the ablation with
+#               images, 12M a run, and its equivalent at SGD 0.01), recipe-resnet34 (issue 29, lesson 15: the
+#               fast recipe's ingredients added to the report's recipe one at a time, then each removed from the
+#               preset; 10 networks x 3 seeds at the preset's budget, about 12 H200-minutes), ablation-fast and
+#               ablation-full (issue 13: the ablation with
 #               the fast and the report's recipe); fast-wd-resnet34 (weight decay, 5 seeds) is done on an H100; the baseline's
 #               sweeps are CPU-sized and committed from the CPU; the order is the priority: detective-resnet34 alone is about
 #               20 GPU-minutes, so the later ones start in later sessions), resumed from results/sweeps/NAME: each
 #               finished run leaves its JSON at once, so a stage cut short keeps every finished run
+#   parallel    benchmarks/parallel.py: K = 1, 2, 4, 8 ResNet34 runs at once (`fit_many`), aggregate img/s (issue 31);
+#               then PARALLEL=K (default 1) makes the sweeps stage train K runs at a time (`sweep --parallel K`)
+# Issue 31's order for the sweeps: detective-resnet34 and reading-g-resnet34, ablation-full, recipe-resnet34, the rest of
+# fast-epochs-resnet34, then fast-batch-resnet34 and ablation-fast.
 # TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
-# STAGES picks stages (default: "tests beyond sweeps", what is owed: the beyond stage's recipes against issue 14's targets,
+# STAGES picks stages (default: "tests parallel sweeps beyond", what is owed (issue 31): the beyond stage's recipes against issue 14's targets,
 # then the sweeps; reproduce, features, engine, augment, compile and the preset's beyond runs ran on an H200 and are
 # committed in results/ (beyond-h200, benchmarks-h200.md, reproduce-paper-h200); tests, reproduce and features ran on an
 # H100 too (reproduce-paper-h100, benchmarks-h100.md); results/ablation-h100 holds the ablation at its budget). The beyond
@@ -63,7 +70,7 @@ export PYTHONPATH=$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 mkdir -p "$WORK/bin"
 printf '#!/bin/sh\nexec python3 -c "import sys; from mnist_course.cli import main; sys.exit(main(sys.argv[1:]))" "$@"\n' > "$WORK/bin/mnist-course"
 chmod +x "$WORK/bin/mnist-course"; export PATH=$WORK/bin:$PATH
-START=$(date +%s); BUDGET=${BUDGET:-540}; STAGES=${STAGES:-"tests beyond sweeps"}
+START=$(date +%s); BUDGET=${BUDGET:-540}; STAGES=${STAGES:-"tests parallel sweeps beyond"}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 limit() { local left=$(( BUDGET - ($(date +%s) - START) - 5 )); echo $(( $1 < left ? $1 : (left > 1 ? left : 1) )); }
 for d in reproduce ablation beyond; do [ -d ".device/$d" ] && mkdir -p "$WORK/$d" && cp -rn ".device/$d/." "$WORK/$d/"; done  # added to, never over, what an earlier call left
@@ -137,7 +144,7 @@ echo "ablation: $(( $(date +%s) - t0 )) s wall for 3 seeds side by side" | tee -
 tail -n 3 "$WORK"/ablation-seed*.log >> "$OUT/ablation.log"
 pack
 fi
-# 7. beyond the report (issue 14, lessons 15 and 16): the fast preset over 5 seeds, each network's ensemble without and with
+# 7. beyond the report (issue 14, lessons 16 and 17): the fast preset over 5 seeds, each network's ensemble without and with
 #    TTA, a self-trained student of seeds 0-2, then DenseNet121 (lesson 05) and the ensemble with it
 if has beyond; then
   if [ "$TINY" = 1 ]; then F="--epochs 1 --samples-per-epoch 256 --eval-subset 200"; SEEDS="0 1"; V=2; M=baseline  # a CPU: the path only
@@ -188,13 +195,22 @@ if has beyond; then
 fi
 
 # 8. the GPU sweeps of issues 13 and 14, resumed from what earlier sessions committed (results/sweeps/NAME)
+# 5c. several runs at once (issue 31): aggregate img/s of K = 1, 2, 4, 8 ResNet34 runs at batch 100 (target: >= 1.8x)
+if [ "$TINY" = 1 ]; then P="--tiny"; else P="--ks 1 2 4 8 --images 30000 --repeats 3"; fi
+if has parallel; then
+stamp "parallel"
+timeout $(limit 150) python3 benchmarks/parallel.py $P > "$OUT/parallel.md" 2>&1
+cat "$OUT/parallel.md"
+fi
+
 if has sweeps; then
-for S in ${SWEEP_NAMES:-fast-batch-resnet34 fast-epochs-resnet34 detective-resnet34 reading-g-resnet34 ablation-fast ablation-full}; do
+for S in ${SWEEP_NAMES:-detective-resnet34 reading-g-resnet34 ablation-full recipe-resnet34 fast-epochs-resnet34 fast-batch-resnet34 ablation-fast}; do
   if [ "$(limit 60)" -lt 30 ]; then stamp "sweep $S: no time left in this call"; continue; fi
   stamp "sweep $S"
   mkdir -p "$WORK/sweeps/$S"
   if [ "$TINY" = 1 ]; then T="--tiny --seeds 0"; else T=""; cp results/sweeps/$S/*-seed*.json "$WORK/sweeps/$S/" 2>/dev/null; fi
-  timeout $(limit ${SWEEP_LIMIT:-900}) mnist-course sweep $S $T --out "$WORK/sweeps/$S" > "$WORK/sweeps/$S.log" 2>&1
+  timeout $(limit ${SWEEP_LIMIT:-900}) mnist-course sweep $S $T --parallel ${PARALLEL:-1} --out "$WORK/sweeps/$S" \
+    > "$WORK/sweeps/$S.log" 2>&1
   timeout $(limit 60) mnist-course sweep $S $T --no-train --out "$WORK/sweeps/$S" >> "$WORK/sweeps/$S.log" 2>&1
   tail -n 12 "$WORK/sweeps/$S.log"
   pack

@@ -6,9 +6,10 @@ sphinx-book-theme) into `_docs/`.
 The notebooks are read, never written, and no cell is executed: the pages show the outputs saved in
 the notebooks. `README.md` becomes the front page; every `nbs/*.ipynb`, in name order, a lesson (an appendix
 after the numbered lessons); each lesson's module an API page; the leaderboard and the open questions pages of
-their own. Both output folders are rebuilt from scratch on every run.
+their own; `docs/draw/` the static Draw a digit page at `draw/` (lesson 19). Both output folders are rebuilt from
+scratch on every run.
 """
-import argparse, ast, importlib, inspect, itertools, os, re, shutil, subprocess, sys, time
+import argparse, ast, importlib, inspect, itertools, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 
 from execnb.nbio import mk_cell, read_nb, write_nb
@@ -174,12 +175,42 @@ def prepare(proc: Path, cfg) -> Path:
         (book / page).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / page, book / page)
         result_toc.append((title_of_md(ROOT / page), page.removesuffix(".md")))
+    draw_page(proc / "extra" / "draw")  # html_extra_path: copied into the site as it is, at draw/
     front_page(book, cfg, "\n".join([toctree("Lessons", lesson_toc), toctree("Results", result_toc),
                                       toctree("API reference", api_toc)]))
     return book
 
 
 PAGES = ["results/LEADERBOARD.md", "OPEN_QUESTIONS.md"]
+
+
+# ---- the Draw a digit page (lesson 19): static files beside the book, served as they are -------------------
+DRAW = DOCS / "draw"                               # the page's HTML, CSS and JavaScript
+DRAW_RUN = "results/beyond-cpu/baseline-seed0"     # the committed baseline of the fast preset: the network it runs
+ORT_WEB = DOCS / "vendor" / "onnxruntime-web"      # the pinned npm package, unpacked by `make docs` (git-ignored)
+ORT_FILES = ["ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
+
+
+def draw_page(dest: Path) -> Path:
+    """Write the page into `dest` (made here): its files, onnxruntime-web, and `model.onnx` exported from DRAW_RUN's
+    committed weights with the package's `export_onnx`, so the page runs the run the lessons read."""
+    from mnist_course.export import export_onnx
+    missing = [f for f in ORT_FILES if not (ORT_WEB / "dist" / f).is_file()]
+    if missing: raise SystemExit(f"{ORT_WEB / 'dist'} lacks {', '.join(missing)}: run `make docs`, which unpacks "
+                                 "onnxruntime-web from the npm registry there (it needs npm)")
+    run = ROOT / DRAW_RUN
+    m = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    fill = {"MODEL": f"the course's {m['model']} CNN ({m['epochs']} epochs of the fast preset)", "RUN": DRAW_RUN,
+            "ACCURACY": f"{m['test_acc']:.2%}", "MACHINE": f"trained on {m['machine']['hardware']}",
+            "ORT_VERSION": json.loads((ORT_WEB / "package.json").read_text(encoding="utf-8"))["version"]}
+    html = (DRAW / "index.html").read_text(encoding="utf-8")
+    for key, value in fill.items(): html = html.replace("{{" + key + "}}", value)
+    (dest / "ort").mkdir(parents=True)
+    (dest / "index.html").write_text(html, encoding="utf-8")
+    for f in ("draw.js", "mnist.js", "draw.css"): shutil.copy2(DRAW / f, dest / f)
+    for f in ORT_FILES: shutil.copy2(ORT_WEB / "dist" / f, dest / "ort" / f)
+    export_onnx(run, dest / "model.onnx")
+    return dest
 
 
 def title_of_md(path: Path) -> str:

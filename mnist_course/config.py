@@ -52,7 +52,7 @@ PAPER_EPOCHS = {"baseline": 20, "resnet34": 10, "densenet121": 10}
 FAST = dict(bs=128, momentum=0.9, nesterov=True, lr=0.05, schedule="onecycle", label_smoothing=0.1)
 PRESETS = {  # what each preset changes from the report's recipe, per model
     "paper": {m: {} for m in PAPER_EPOCHS},
-    "fast": {m: dict(FAST, epochs=4) for m in PAPER_EPOCHS},  # a GPU: seconds (lesson 15)
+    "fast": {m: dict(FAST, epochs=4) for m in PAPER_EPOCHS},  # a GPU: seconds (lesson 16)
     "quick": {"baseline": dict(FAST, epochs=4, samples_per_epoch=60_000),  # 2 CPU cores: minutes (lesson 13)
               **{m: dict(FAST, bs=64, epochs=4, samples_per_epoch=3_200, val_subset=500)
                  for m in ("resnet34", "densenet121")}},

@@ -47,7 +47,7 @@ def to_mnist(grey: np.ndarray, name: str = "the image") -> torch.Tensor:
 def predict_digits(model, digits: torch.Tensor, tfm=normalize) -> tuple[torch.Tensor, torch.Tensor]:
     """(predicted digit, its probability) for uint8 MNIST-style `digits` (B, 28, 28), scaled by `tfm` as the model
     was trained (lesson 01). `model` may also be a list of (model, tfm) pairs: an ensemble, their probabilities
-    averaged (lesson 15)."""
+    averaged (lesson 16)."""
     members = model if isinstance(model, (list, tuple)) else [(model, tfm)]
     p = torch.stack([m.eval().predict_proba(t(digits.to(next(m.parameters()).device))).cpu()
                      for m, t in members]).mean(0)

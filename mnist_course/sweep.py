@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['TORCHVISION', 'MODIFICATIONS', 'STEM_KERNELS', 'NEAR', 'cumulative_variants', 'kernel_variants', 'variant',
-           'model_options', 'run_name', 'per_class_auc', 'run_variant', 'SweepError', 'sweep_files', 'run_sweep',
-           'near', 'share_bound', 'seeds_to_rule_out', 'seed_verdicts', 'summarize', 'verdicts', 'sweep_table',
-           'plot_sweep', 'write_sweep']
+           'model_options', 'run_name', 'per_class_auc', 'run_variant', 'train_variants', 'SweepError', 'sweep_files',
+           'run_sweep', 'near', 'share_bound', 'seeds_to_rule_out', 'seed_verdicts', 'summarize', 'verdicts',
+           'sweep_table', 'plot_sweep', 'write_sweep']
 
 # %% ../nbs/12_ablation.ipynb #8d77cc29
+import contextlib
 import glob
 import json
 import math
@@ -28,7 +29,7 @@ from .evaluate import checkpoint_probabilities, roc_per_class
 from .checkpoint import write_atomic
 from .machine import describe_machine, is_lead, named_hardware
 from .resnet import RESNET34_MNIST
-from .train import TrainingError, distributed, fit, write_record
+from .train import TrainingError, distributed, fit_many, write_record
 
 # %% ../nbs/12_ablation.ipynb #64ca7304
 TORCHVISION = dict(stem_kernel=7, stem_stride=2, stem_padding=3, pool_stride=2, pool_padding=1, project_all=False,
@@ -91,28 +92,36 @@ def run_variant(v: dict, seed: int, out: Path, data: Mnist, budget: dict, progre
     if bad := set(execution) - EXECUTION_FIELDS:
         raise ValueError(f"not execution fields: {sorted(bad)}; recipe changes go in budget")
     path = _run_file(out, v, seed)
-    if path.exists():
-        row = json.loads(path.read_text())
-        if row["budget"] != budget:
-            raise TrainingError(f"{path} was trained with budget {row['budget']}, not {budget}: "
-                                "use another --out for another budget")
-        if "bf16" in execution and row["numerics"].startswith("bf16") != execution["bf16"]:  # another arithmetic
-            raise TrainingError(f"{path} ran in {row['numerics']!r}, not with bf16={execution['bf16']}: "
-                                "use another --out")
-        return row
-    cfg = make_config(v["model"], "paper", model_options=model_options(v["options"], v["model"]), seed=seed,
-                      **_recipe(v, budget), **execution)
-    if is_lead(): out.mkdir(parents=True, exist_ok=True)  # before training: nothing lost to a missing folder
-    with tempfile.TemporaryDirectory() as tmp:  # the checkpoints, kept only to compute the AUC
-        m = fit(cfg, data, out=tmp if auc else None, progress=progress)
-        aucs = {"test_auc": per_class_auc(tmp, data)} if auc and is_lead() else {}
-    row = dict(model=v["model"], options=cfg.model_options, overrides=v["recipe"], seed=seed, budget=budget,
-               images=sum(r["images"] for r in m["history"]), test_acc=m["test_acc"],
-               val_acc=m["history"][-1]["val_acc"], train_seconds=m["train_seconds"], trained_on=m["trained_on"],
-               recipe=m["recipe"], numerics=m["numerics"], torch=m["machine"]["torch"],
-               val_accs=[r["val_acc"] for r in m["history"]], **aucs)
-    if is_lead(): write_record(path, row)
+    if not path.exists(): return train_variants([(v, seed)], out, data, budget, progress, auc, **execution)[0]
+    row = json.loads(path.read_text())
+    if row["budget"] != budget:
+        raise TrainingError(f"{path} was trained with budget {row['budget']}, not {budget}: "
+                            "use another --out for another budget")
+    if "bf16" in execution and row["numerics"].startswith("bf16") != execution["bf16"]:  # another arithmetic
+        raise TrainingError(f"{path} ran in {row['numerics']!r}, not with bf16={execution['bf16']}: "
+                            "use another --out")
     return row
+
+def train_variants(runs: list[tuple[dict, int]], out: Path, data: Mnist, budget: dict, progress: bool | None = None,
+                   auc: bool = False, **execution) -> list[dict]:
+    """Train the (variant, seed) `runs` at once (lesson 09's `fit_many`: one step of each in turn) with `budget`;
+    the lead process writes each one's file. Returns their rows."""
+    cfgs = [make_config(v["model"], "paper", model_options=model_options(v["options"], v["model"]), seed=seed,
+                        **_recipe(v, budget), **execution) for v, seed in runs]
+    if is_lead(): out.mkdir(parents=True, exist_ok=True)  # before training: nothing lost to a missing folder
+    with contextlib.ExitStack() as stack:  # the checkpoints, kept only to compute the AUC
+        tmps = [stack.enter_context(tempfile.TemporaryDirectory()) if auc else None for _ in runs]
+        metrics = fit_many([dict(cfg=cfg, data=data, out=tmp, progress=progress) for cfg, tmp in zip(cfgs, tmps)])
+        aucs = [{"test_auc": per_class_auc(tmp, data)} if auc and is_lead() else {} for tmp in tmps]
+    rows = [dict(model=v["model"], options=cfg.model_options, overrides=v["recipe"], seed=seed, budget=budget,
+                 images=sum(r["images"] for r in m["history"]), test_acc=m["test_acc"],
+                 val_acc=m["history"][-1]["val_acc"], train_seconds=m["train_seconds"], trained_on=m["trained_on"],
+                 recipe=m["recipe"], numerics=m["numerics"], torch=m["machine"]["torch"],
+                 val_accs=[r["val_acc"] for r in m["history"]], **a)
+            for (v, seed), cfg, m, a in zip(runs, cfgs, metrics, aucs)]
+    for (v, seed), row in zip(runs, rows):
+        if is_lead(): write_record(_run_file(out, v, seed), row)
+    return rows
 
 # %% ../nbs/12_ablation.ipynb #b5f6951a
 class SweepError(Exception):
@@ -129,8 +138,10 @@ def sweep_files(sweep: dict, out: str | os.PathLike) -> dict[Path, int]:
     return files
 
 def run_sweep(sweep: dict, out: str | os.PathLike, seeds=(0, 1, 2), budget: dict | None = None,
-              data: Mnist | None = None, progress: bool | None = None, train: bool = True) -> list[dict]:
-    "Train every variant of `sweep` with each of `seeds` (`train=False`: none), reusing finished runs in `out`."
+              data: Mnist | None = None, progress: bool | None = None, train: bool = True,
+              parallel: int = 1) -> list[dict]:
+    """Train every variant of `sweep` with each of `seeds` (`train=False`: none), `parallel` runs at a time, reusing
+    finished runs in `out`."""
     # returns every run `out` holds, whichever seeds were asked for
     out, budget = Path(out), sweep["budget"] if budget is None else budget
     execution = sweep.get("execution", {})  # a sweep may fix its arithmetic, e.g. fp32 for the report's 2021 GPU
@@ -139,11 +150,14 @@ def run_sweep(sweep: dict, out: str | os.PathLike, seeds=(0, 1, 2), budget: dict
     every = sorted({*asked, *sweep_files(sweep, out).values()})
     todo = [(view, name, v, seed) for seed in every for view, vs in sweep["views"].items() for name, v in vs.items()
             if seed in asked or _run_file(out, v, seed).exists()]
+    new = list({_run_file(out, v, seed): (v, seed) for _, _, v, seed in todo
+                if not _run_file(out, v, seed).exists()}.values())  # views may share a run: train it once
     show = (sys.stderr.isatty() if progress is None else progress) and is_lead()
     with distributed():  # under torchrun, one process group for every run
-        return [dict(view=view, variant=name, **run_variant(v, seed, out, data, budget, progress=False,
-                                                                auc=sweep.get("auc", False), **execution))
-                for view, name, v, seed in tqdm(todo, desc="sweep runs", disable=not show)]
+        for i in tqdm(range(0, len(new), parallel), desc=f"sweep runs, {parallel} at a time", disable=not show):
+            train_variants(new[i:i + parallel], out, data, budget, False, sweep.get("auc", False), **execution)
+        return [dict(view=view, variant=name, **run_variant(v, seed, out, data, budget, auc=sweep.get("auc", False),
+                                                                **execution)) for view, name, v, seed in todo]
 
 # %% ../nbs/12_ablation.ipynb #f0a1b2c3
 NEAR = 0.025  # a seed lands on a reported number when within ±2.5 points of it

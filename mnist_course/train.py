@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['CUDA_AUG_CHUNK', 'RUNTIME_FIELDS', 'make_optimizer', 'loss_fn', 'lr_at', 'Runtime', 'resolve_runtime',
-           'describe_runtime', 'train_epoch', 'validate', 'epoch_seed', 'model_seed', 'TrainingError', 'write_record',
-           'distributed', 'fit']
+           'describe_runtime', 'train_steps', 'drive', 'train_epoch', 'validate', 'epoch_seed', 'model_seed',
+           'TrainingError', 'write_record', 'distributed', 'fit', 'fit_steps', 'fit_many']
 
 # %% ../nbs/09_training.ipynb #f71654a0
 import contextlib
@@ -128,9 +128,9 @@ def _batch(xb, yb, rt: Runtime):
     return (xb.contiguous(memory_format=torch.channels_last) if rt.channels_last else xb), yb
 
 # %% ../nbs/09_training.ipynb #4f8061d7
-def train_epoch(step: TrainStep, batches, rt: Runtime, bar=None, lrs=None) -> tuple[float, float, int]:
-    """One pass of `step` over `batches` (with `lrs`: each step's learning rate); returns (mean loss, accuracy,
-    images), read from the device once, at the end."""
+def train_steps(step: TrainStep, batches, rt: Runtime, bar=None, lrs=None):
+    """One pass of `step` over `batches` (with `lrs`: each step's learning rate), as a generator: it yields after
+    every step and returns (mean loss, accuracy, images), read from the device once, at the end."""
     step.model.train()
     n = 0
     for i, (xb, yb) in enumerate(batches):
@@ -138,7 +138,18 @@ def train_epoch(step: TrainStep, batches, rt: Runtime, bar=None, lrs=None) -> tu
         step(*_batch(xb, yb, rt))
         n += len(yb)
         if bar is not None: bar.update(len(yb))
+        yield
     return _reduce(*step.take_totals(), n, rt)
+
+def drive(steps):
+    "Run the generator `steps` to its end; returns what it returns."
+    while True:
+        try: next(steps)
+        except StopIteration as end: return end.value
+
+def train_epoch(step: TrainStep, batches, rt: Runtime, bar=None, lrs=None) -> tuple[float, float, int]:
+    "`train_steps` run to its end: one pass over `batches`; returns (mean loss, accuracy, images)."
+    return drive(train_steps(step, batches, rt, bar, lrs))
 
 # %% ../nbs/09_training.ipynb #893977e0
 def validate(model, batches, rt: Runtime) -> tuple[float, float]:
@@ -272,7 +283,7 @@ class _Run:
     val: DeviceLoader
     test: DeviceLoader
     out: Path | None        # the run folder (None: not saving); only the lead process writes to it
-    extra: int = 0          # images added to the training split (self-training, lesson 16)
+    extra: int = 0          # images added to the training split (self-training, lesson 17)
     extra_id: str = ""      # their fingerprint: a resumed run must add the same images and labels
 
 def _fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
@@ -284,7 +295,13 @@ def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | No
         extra=None) -> dict:
     """Train `cfg.model` with `cfg`'s recipe; checkpoint into `out`; test it unless `test=False` (a caller that
     evaluates itself); returns the run's metrics and history. `extra`: (uint8 images (N, 28, 28), labels) added to
-    the training split (lesson 16)."""
+    the training split (lesson 17)."""
+    return drive(fit_steps(cfg, data, out, resume, progress, on_epoch, test, extra))
+
+def fit_steps(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | None = None, resume: bool = False,
+              progress: bool | None = None, on_epoch: Callable[[dict], None] | None = None, test: bool = True,
+              extra=None):
+    "`fit` as a generator: it yields after every training step and returns the run's metrics (`fit_many`)."
     n_extra, extra_id = (0, "") if extra is None else (len(extra[1]), _fingerprint(*extra))
     with distributed() as (rank, world):
         rt = resolve_runtime(cfg, rank, world)
@@ -296,10 +313,11 @@ def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | No
             start, history = _resume(out, resume, cfg, net, opt, rt, extra_id)
             step = TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph)
             run = _Run(cfg, rt, net, opt, step, stream, val, test_set, out, n_extra, extra_id)
-            return _train(run, start, history, progress, on_epoch, test)
+            return (yield from _train(run, start, history, progress, on_epoch, test))
 
 def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch, test: bool = True) -> dict:
-    "Epochs `start`..`cfg.epochs` of `run`: train, validate, stop on divergence, checkpoint; then test."
+    """Epochs `start`..`cfg.epochs` of `run`: train, validate, stop on divergence, checkpoint; then test. A generator:
+    it yields after every training step."""
     cfg, out, writes = run.cfg, run.out, run.out is not None and run.rt.lead
     finished = start >= cfg.epochs > 0  # resumed when done: only a re-test, and the training's records stay as they are
     if writes and not finished:
@@ -312,7 +330,7 @@ def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch
         for epoch in range(start, cfg.epochs):
             bar.set_postfix_str(f"epoch {epoch + 1}/{cfg.epochs}")
             t = time.perf_counter()
-            row = _run_epoch(run, epoch, bar)
+            row = yield from _run_epoch(run, epoch, bar)
             if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])): raise _diverged(row, out)
             history.append(row)
             left = (cfg.epochs - epoch - 1) * (time.perf_counter() - t)  # this epoch's pace, validation included
@@ -335,12 +353,13 @@ def _diverged(row: dict, out: Path | None) -> TrainingError:
 
 # %% ../nbs/09_training.ipynb #9c90bc9e
 def _run_epoch(run: _Run, epoch: int, bar=None) -> dict:
-    "Seed, train and validate one epoch (counting its images on `bar`); returns its history row."
+    "Seed, train and validate one epoch (counting its images on `bar`); yields after each step, returns its row."
     seed = epoch_seed(run.cfg.seed, epoch, run.rt.rank)
     run.stream.seed_epoch(seed)  # sampling and augmentation
     torch.manual_seed(model_seed(seed))  # dropout: a seed of its own, so the two never draw the same numbers
     t = time.perf_counter()
-    loss, acc, n = train_epoch(run.step, run.stream, run.rt, bar, _epoch_lrs(run.cfg, epoch, len(run.stream)))
+    loss, acc, n = yield from train_steps(run.step, run.stream, run.rt, bar,
+                                          _epoch_lrs(run.cfg, epoch, len(run.stream)))
     secs = time.perf_counter() - t
     vloss, vacc = validate(run.step.model, run.val, run.rt)
     return dict(epoch=epoch + 1, train_loss=loss, train_acc=acc, val_loss=vloss, val_acc=vacc, images=n,
@@ -378,3 +397,43 @@ def _retest(run: _Run, test_loss: float | None, test_acc: float | None) -> dict:
                      dict(test_loss=test_loss, test_acc=test_acc, numerics=describe_runtime(run.rt.record()),
                           machine=describe_machine(run.rt.device)))
     return {**metrics, "test_loss": test_loss, "test_acc": test_acc}
+
+# %% ../nbs/09_training.ipynb #9a110002
+def _gpu_generator(device: torch.device) -> torch.Generator:
+    "The default random generator of CUDA device `device`."
+    return torch.cuda.default_generators[torch.cuda.current_device() if device.index is None else device.index]
+
+class _OwnRandomness:
+    "One run's random state, installed around each of its steps: the CPU generator's and, on CUDA, the GPU's."
+    def __init__(self, device: torch.device):
+        self.cpu = torch.get_rng_state()
+        self.gpu = _gpu_generator(device) if device.type == "cuda" else None
+        self.own = self.gpu.clone_state() if self.gpu is not None else None  # a graph records the state it ran with
+
+    def __enter__(self):
+        torch.set_rng_state(self.cpu)
+        if self.gpu is not None: self.gpu.graphsafe_set_state(self.own)
+
+    def __exit__(self, *exc): self.cpu = torch.get_rng_state()
+
+def fit_many(jobs: list[dict]) -> list[dict]:
+    """Train several runs at once, one step of each in turn: `jobs` holds each run's `fit` keywords; returns each
+    run's metrics, as `fit` would. Each run draws from its own random state and, on CUDA, queues on its own stream."""
+    if len(jobs) == 1: return [fit(**jobs[0])]  # alone: as `fit` (under torchrun too)
+    if process_rank()[1] > 1: raise ValueError("fit_many trains several runs in one process: not under torchrun")
+    devices = [resolve_runtime(job["cfg"]).device for job in jobs]
+    gpus = {_gpu_generator(d) for d in devices if d.type == "cuda"}
+    caller = torch.get_rng_state(), [(g, g.graphsafe_get_state()) for g in gpus]
+    own = [_OwnRandomness(d) for d in devices]
+    streams = [torch.cuda.Stream(d) if d.type == "cuda" else None for d in devices]
+    runs, metrics = [fit_steps(**job) for job in jobs], [None] * len(jobs)
+    try:
+        while live := [k for k, m in enumerate(metrics) if m is None]:
+            for k in live:
+                with own[k], torch.cuda.stream(streams[k]) if streams[k] else contextlib.nullcontext():
+                    try: next(runs[k])
+                    except StopIteration as end: metrics[k] = end.value
+    finally:  # the caller's random state, as it was
+        torch.set_rng_state(caller[0])
+        for g, state in caller[1]: g.graphsafe_set_state(state)
+    return metrics

@@ -63,6 +63,12 @@ def test_cli_sweep_tiny_then_summarize_and_refuse_another_budget(source, tmp_pat
     assert len(res["runs"]) == 11 and len(list(tmp_path.glob("*-seed0.json"))) == 11
     assert sweep_table(res["runs"], 0.694) in (tmp_path / "detective-baseline.md").read_text()
     assert (tmp_path / "detective-baseline.png").stat().st_size > 10_000
+    at_once = cli("sweep", "detective-baseline", "--tiny", "--seeds", "0", "--parallel", "4", "--out", tmp_path / "k4",
+                  "--source", source)  # eleven runs, four at a time: each file as when trained alone, seconds aside
+    assert at_once.returncode == 0, at_once.stderr
+    for f in tmp_path.glob("*-seed0.json"):
+        alone, together = json.loads(f.read_text()), json.loads((tmp_path / "k4" / f.name).read_text())
+        assert {**alone, "train_seconds": 0} == {**together, "train_seconds": 0}, f.name
     again = cli("sweep", "detective-baseline", "--tiny", "--no-train", "--seeds", "0", "1", "--out", tmp_path)
     assert again.returncode == 0, again.stderr
     assert json.loads((tmp_path / "detective-baseline.json").read_text())["runs"] == res["runs"]

@@ -24,3 +24,9 @@ def test_combining_predictions_needs_no_training_or_report():
 
 def test_the_loop_draws_nothing():
     assert not imports("train") & {"matplotlib", "seaborn", "cli"}
+
+
+def test_the_range_test_reuses_the_loop_and_the_loop_knows_nothing_of_it():
+    "Lesson 15's range test trains with lesson 09's pieces (no second loop); the loop never imports it."
+    assert "train" in imports("lrfind") and "lrfind" not in imports("train")
+    assert not imports("lrfind") & {"cli", "sweep", "experiments", "evaluate"}

@@ -56,6 +56,13 @@ USAGE_ERRORS = {  # name: (arguments, words of the message); {d}: a folder no co
     "self-train-tta": (["self-train", "{run}", "--tta", "-2", "--out", "{d}/st"], "expected a number >= 0"),
     "teacher-no-run": (["self-train", "{d}/nothing", "--out", "{d}/st"], "a teacher must be a trained run folder"),
     "sweep-seeds": (["sweep", "fast-wd-baseline", "--seeds", "-1", "--out", "{d}/sw"], "expected a number >= 0"),
+    "lr-find-range": (["lr-find", "--model", "baseline", "--start", "1", "--end", "0.1", "--out", "{d}/lr/c.png"],
+                      "must be above --start"),
+    "lr-find-steps": (["lr-find", "--model", "baseline", "--steps", "2", "--out", "{d}/lr/c.png"],
+                      "expected a number >= 3"),
+    "lr-find-out": (["lr-find", "--model", "baseline", "--out", "{d}/lr/c.jpg"], "must end in .png"),
+    "lr-find-nesterov": (["lr-find", "--model", "baseline", "--preset", "fast", "--momentum", "0",
+                          "--out", "{d}/lr/c.png"], "Nesterov momentum requires"),
 }
 
 

@@ -114,7 +114,7 @@ def test_beyond_weight_decay_runs_repeat_their_sweep():
         assert [Path(m).name for m in e["members"]] == [f"baseline-wd-seed{s}" for s in range(5)] and [c["weight_decay"] for c in e["configs"]] == [5e-4] * 5
 
 
-def test_baseline_batch_sweep_is_as_lesson_15_says():
+def test_baseline_batch_sweep_is_as_lesson_16_says():
     "A bigger batch for the baseline: no more accurate at 256 and no faster; 512 faster, with one collapsed seed."
     runs = json.loads((ROOT / "results/sweeps/fast-batch-baseline/fast-batch-baseline.json").read_text())["runs"]
     acc = lambda bs: [r["test_acc"] for r in runs if r["overrides"]["bs"] == bs]

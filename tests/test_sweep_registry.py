@@ -1,4 +1,4 @@
-"The registry of sweeps (lesson 12's module; the sweeps of lessons 14 and 15): each one trains what its title says."
+"The registry of sweeps (lesson 12's module; the sweeps of lessons 14, 15 and 16): each one trains what its title says."
 import dataclasses
 import json
 import re
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from command import mnist_course
-from mnist_course.config import PRESETS, make_config
+from mnist_course.config import FAST, PRESETS, make_config
 from mnist_course.experiments import ABLATION_VIEWS, BATCH_BUDGET, SWEEPS
 from mnist_course.sweep import SweepError, _recipe, run_name
 
@@ -139,3 +139,62 @@ def test_reading_g_draws_ten_times_the_images_and_its_twin_ten_times_the_rate(mo
     assert cfg_g.samples_per_epoch == 10 * paper.samples_per_epoch and cfg_g.lr == paper.lr
     assert cfg_twin.lr == 10 * paper.lr and cfg_twin.samples_per_epoch == paper.samples_per_epoch
     assert cfg_g.lr * cfg_g.samples_per_epoch == pytest.approx(cfg_twin.lr * cfg_twin.samples_per_epoch)
+
+
+RECIPE_VIEWS = ("from the report's recipe, one ingredient at a time", "from the fast preset, one ingredient removed")
+
+
+def _recipe_configs(model: str) -> list[dict]:
+    "Each view of `recipe-MODEL` as {variant: the config it trains}."
+    sweep = SWEEPS[f"recipe-{model}"]
+    return [{n: make_config(model, "paper", **_recipe(v, sweep["budget"])) for n, v in sweep["views"][view].items()}
+            for view in RECIPE_VIEWS]
+
+
+@pytest.mark.parametrize("model", ["baseline", "resnet34"])
+def test_the_recipe_ladder_adds_one_ingredient_at_a_time_from_the_report_to_the_preset(model):
+    "Lesson 15: the report's recipe at the preset's images; each step adds its ingredient; the last is the preset."
+    ladder, _ = _recipe_configs(model)
+    steps, fast = list(ladder.values()), make_config(model, "fast")
+    assert steps[0] == make_config(model, "paper", epochs=4) and steps[-1] == fast
+    changed = lambda a, b: {k for k, x in dataclasses.asdict(b).items() if x != getattr(a, k)}
+    assert [changed(a, b) for a, b in zip(steps, steps[1:])] == [
+        {"momentum"}, {"nesterov"}, {"schedule", "lr"}, {"label_smoothing"}, {"bs"}]
+    assert {(c.epochs, c.samples_per_epoch, c.augment) for c in steps} == {(4, 120_000, True)}
+
+
+@pytest.mark.parametrize("model", ["baseline", "resnet34"])
+def test_the_recipe_removals_take_one_ingredient_of_the_preset_back_to_the_reports(model):
+    ladder, removed = _recipe_configs(model)
+    fast, paper = make_config(model, "fast"), make_config(model, "paper")
+    back = lambda *keys: dataclasses.replace(fast, **{k: getattr(paper, k) for k in keys})
+    assert list(removed.values()) == [fast, back("momentum", "nesterov"), back("nesterov"), back("schedule"),
+                                      back("label_smoothing"), back("bs")]
+    assert removed["without one-cycle (constant 0.05)"].lr == FAST["lr"]  # the peak, held: only the shape goes
+    assert removed["batch 100, not 128"] == ladder["+ label smoothing 0.1"]
+
+
+@pytest.mark.parametrize("model", ["baseline", "resnet34"])
+def test_recipe_variants_that_coincide_share_their_runs(model):
+    "A variant names only what differs from the report's recipe: one config, one run name; 10 networks a seed."
+    sweep = SWEEPS[f"recipe-{model}"]
+    names = {}
+    for vs in sweep["views"].values():
+        for v in vs.values():
+            names.setdefault(run_name(v, 0), set()).add(str(make_config(model, "paper", **_recipe(v, sweep["budget"]))))
+    assert len(names) == networks(sweep) == 10 and all(len(c) == 1 for c in names.values())
+    assert sweep["budget"] == {"epochs": 4} and "execution" not in sweep  # as the fast sweeps: the machine's arithmetic
+
+
+def test_the_resnet34_recipe_sweep_runs_on_a_cpu_with_the_tiny_budget(tmp_path):
+    "`recipe-resnet34` is a GPU sweep; every variant trains on a CPU with TINY's sizes, cut to one step (~1 min)."
+    from mnist_course.config import TINY
+    from mnist_course.data import load_mnist
+    from mnist_course.sweep import run_sweep, write_sweep
+    sweep = SWEEPS["recipe-resnet34"]
+    budget = {**sweep["budget"], **TINY, "samples_per_epoch": FAST["bs"], "eval_subset": 50}
+    rows = run_sweep(sweep, tmp_path, seeds=(0,), budget=budget, data=load_mnist(), progress=False)
+    assert len(rows) == 12 and {r["model"] for r in rows} == {"resnet34"}
+    assert len(list(tmp_path.glob("*-seed0.json"))) == 10  # two variants coincide with others: 10 networks
+    assert len(write_sweep(tmp_path, rows, budget, sweep, "recipe-resnet34")["runs"]) == 12
+    assert (tmp_path / "recipe-resnet34.png").exists()

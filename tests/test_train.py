@@ -19,7 +19,7 @@ from command import SCRIPT, mnist_course as cli
 from mnist_course.checkpoint import CheckpointError, build_model, latest_checkpoint, load_model, load_state, load_weights
 from mnist_course.config import make_config
 from mnist_course.data import split_train_val
-from mnist_course.train import TrainingError, fit, lr_at
+from mnist_course.train import TrainingError, fit, fit_many, lr_at
 
 TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
 NOT_TIMING = ("seconds", "images_per_s", "hardware")
@@ -97,16 +97,32 @@ def test_refuses_to_overwrite_and_to_change_recipe(mnist, baseline_run):
 
 def test_divergence_stops_and_keeps_last_good_checkpoint(mnist, tmp_path, monkeypatch):
     import mnist_course.train as train
-    real = train.train_epoch
+    real = train.train_steps
     calls = []
     def poisoned(*a, **kw):  # epoch 2's loss is NaN, as a diverging run's would be
-        loss, acc, n = real(*a, **kw); calls.append(1)
+        loss, acc, n = yield from real(*a, **kw)
+        calls.append(1)
         return (float("nan") if len(calls) == 2 else loss), acc, n
-    monkeypatch.setattr(train, "train_epoch", poisoned)
+    monkeypatch.setattr(train, "train_steps", poisoned)
     with pytest.raises(TrainingError, match="epoch 2: loss is nan.*last good checkpoint is kept"):
         fit(make_config("baseline", **{**TINY, "epochs": 3}), mnist, out=tmp_path)
     assert latest_checkpoint(tmp_path).name == "epoch-001"
     assert len(json.loads((tmp_path / "history.json").read_text())) == 1
+
+
+def test_runs_trained_at_once_end_as_if_alone(mnist, tmp_path):
+    """`fit_many`, one step of each run in turn, ends each run with the weights and history it has alone, to the bit.
+    The ResNet34's dropout draws from the global generator between steps, so this needs each run's own random state."""
+    small = dict(layers=(1, 1, 1, 1), stem_stride=2, pool_stride=2)  # a ResNet10, still with the report's dropout
+    cfgs = [make_config("resnet34", model_options=small, epochs=1, samples_per_epoch=150, train_subset=1_000,
+                        eval_subset=100, bs=50, seed=s) for s in (0, 1)]
+    many = fit_many([dict(cfg=c, data=mnist, out=tmp_path / f"many{c.seed}") for c in cfgs])
+    alone = [fit(c, mnist, out=tmp_path / f"alone{c.seed}") for c in cfgs]
+    for c, m, a in zip(cfgs, many, alone):
+        assert recipe(m["history"]) == recipe(a["history"]) and m["test_acc"] == a["test_acc"]
+        w, v = weights(tmp_path / f"many{c.seed}"), weights(tmp_path / f"alone{c.seed}")
+        assert all(torch.equal(w[k], v[k]) for k in v), f"seed {c.seed}: other weights when trained at once"
+    assert recipe(many[0]["history"]) != recipe(many[1]["history"])
 
 
 def test_cli_train_killed_mid_epoch_then_resumed_matches_uninterrupted(mnist, source, tmp_path):
