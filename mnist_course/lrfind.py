@@ -23,7 +23,7 @@ from .data import Mnist, load_mnist
 from .machine import describe_machine
 from .step import TrainStep, set_lr
 from .train import (
-    TrainingError, _batch, _data, _model, epoch_seed, loss_fn, make_optimizer, model_seed, resolve_runtime)
+    TrainingError, _batch, _data, _model, loss_fn, make_optimizer, resolve_runtime, seed_epoch)
 
 # %% ../nbs/15_recipe.ipynb #15a00011
 def exponential_rates(start: float, end: float, steps: int) -> list[float]:
@@ -37,17 +37,20 @@ def smoothed(losses, beta: float = 0.98) -> list[float]:
     first values are not pulled towards the zero it starts from."""
     avg, out = 0., []
     for n, loss in enumerate(losses, 1):
-        avg = beta * avg + (1 - beta) * loss
-        out.append(avg / (1 - beta ** n))
+        avg, debiased = _ema_step(avg, loss, beta, n)
+        out.append(debiased)
     return out
+
+def _ema_step(avg: float, loss: float, beta: float, n: int) -> tuple[float, float]:
+    "The running average after its `n`-th value `loss`, and that average divided by 1 - beta^n."
+    avg = beta * avg + (1 - beta) * loss
+    return avg, avg / (1 - beta ** n)
 
 # %% ../nbs/15_recipe.ipynb #15a00014
 def _batches(stream, seed: int):
     "The training stream's batches epoch after epoch, each epoch seeded as `fit` seeds it."
     for epoch in itertools.count():
-        s = epoch_seed(seed, epoch)
-        stream.seed_epoch(s)  # sampling and augmentation
-        torch.manual_seed(model_seed(s))  # dropout
+        seed_epoch(stream, seed, epoch)
         yield from stream
 
 def _diverged(smooth: list[float], diverge: float) -> bool:
@@ -77,9 +80,9 @@ def lr_find(cfg: TrainConfig, data: Mnist | None = None, start: float = 1e-5, en
         if not math.isfinite(loss):
             stopped = f"the loss stopped being finite at step {i + 1} (rate {lr:.3g})"
             break
-        avg = beta * avg + (1 - beta) * loss
+        avg, debiased = _ema_step(avg, loss, beta, i + 1)
         raw.append(loss)
-        smooth.append(avg / (1 - beta ** (i + 1)))
+        smooth.append(debiased)
         if _diverged(smooth, diverge):
             stopped = f"diverged at step {i + 1} (rate {lr:.3g})"
             break

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CUDA_AUG_CHUNK', 'RUNTIME_FIELDS', 'make_optimizer', 'loss_fn', 'lr_at', 'Runtime', 'resolve_runtime',
            'describe_runtime', 'train_steps', 'drive', 'train_epoch', 'validate', 'epoch_seed', 'model_seed',
-           'TrainingError', 'write_record', 'distributed', 'fit', 'fit_steps', 'fit_many']
+           'TrainingError', 'write_record', 'distributed', 'fit', 'fit_steps', 'seed_epoch', 'fit_many']
 
 # %% ../nbs/09_training.ipynb #f71654a0
 import contextlib
@@ -352,11 +352,15 @@ def _diverged(row: dict, out: Path | None) -> TrainingError:
                          f"training diverged and was stopped; {left}. Try a lower learning rate.")
 
 # %% ../nbs/09_training.ipynb #9c90bc9e
+def seed_epoch(stream: AugmentedStream, seed: int, epoch: int, rank: int = 0) -> None:
+    "Seed epoch `epoch` (0-based) of run `seed` on process `rank`: the stream's sampling and augmentation, and dropout."
+    s = epoch_seed(seed, epoch, rank)
+    stream.seed_epoch(s)  # sampling and augmentation
+    torch.manual_seed(model_seed(s))  # dropout: a seed of its own, so the two never draw the same numbers
+
 def _run_epoch(run: _Run, epoch: int, bar=None) -> dict:
     "Seed, train and validate one epoch (counting its images on `bar`); yields after each step, returns its row."
-    seed = epoch_seed(run.cfg.seed, epoch, run.rt.rank)
-    run.stream.seed_epoch(seed)  # sampling and augmentation
-    torch.manual_seed(model_seed(seed))  # dropout: a seed of its own, so the two never draw the same numbers
+    seed_epoch(run.stream, run.cfg.seed, epoch, run.rt.rank)
     t = time.perf_counter()
     loss, acc, n = yield from train_steps(run.step, run.stream, run.rt, bar,
                                           _epoch_lrs(run.cfg, epoch, len(run.stream)))
