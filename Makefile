@@ -48,7 +48,7 @@ $(BIN)/.docs-installed: $(BIN)/.installed docs/requirements.txt constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -r docs/requirements.txt
 	touch $@
 
-# The Draw a digit page (lesson 20) runs the network with onnxruntime-web: this version from the npm registry, its
+# The Draw a digit page (lesson 22) runs the network with onnxruntime-web: this version from the npm registry, its
 # tarball checked against this hash, unpacked into docs/vendor/ (git-ignored); docs/build.py copies it into the site,
 # so the page fetches nothing from a CDN.
 ORT_WEB_VERSION := 1.31.1

@@ -1,6 +1,6 @@
-"""Seconds to draw and save lesson 10's error gallery: a matplotlib axes per digit vs one image, a caption per digit.
+"""Seconds to draw and save lesson 12's error gallery: a matplotlib axes per digit vs one image, a caption per digit.
 
-Every evaluation (`mnist-course evaluate`, `reproduce`, lesson 10 and 16's ensembles) writes `errors.png`, up to 400
+Every evaluation (`mnist-course evaluate`, `reproduce`, lesson 12 and 19's ensembles) writes `errors.png`, up to 400
 misclassified test digits with their true label, prediction and probability. The reference draws it the usual way,
 a grid of subplots with one `imshow` and one title each (how `plot_errors` drew it until 2026-11-28); against it,
 the course's `plot_errors`: the digits pasted into one masked image, one `imshow`, a text caption per digit. Both

@@ -19,8 +19,8 @@
 #               autotuning each buy where the GPU sets the pace (issue 12)
 #   augment     the augmentation and loader benchmarks (per-sample torchvision vs the course's, on the GPU)
 #   compile     benchmarks/train.py --compile reduce-overhead: torch.compile's CUDA graphs beside the course's graph
-#   ablation    the ablation sweep of lesson 12, one process per seed side by side, then its summary
-#   beyond      issue 14 (lessons 16, 17, 05): `train --preset fast`, 5 seeds of the ResNet34 (BEYOND_MODELS; the
+#   ablation    the ablation sweep of lesson 15, one process per seed side by side, then its summary
+#   beyond      issue 14 (lessons 19, 20, 06): `train --preset fast`, 5 seeds of the ResNet34 (BEYOND_MODELS; the
 #               baseline is CPU-sized), their ensemble without and with TTA (`evaluate RUN... --tta N`), and with TTA at the
 #               strength the runs' own validation images choose (`--tta-strength auto`); RECIPES names
 #               the recipes trained so, each about 5 GPU-minutes (what the preset's took on the H200): fast (the preset),
@@ -31,13 +31,13 @@
 #               resumed where their weights came back (the baseline's) or where an earlier call on the same warm machine
 #               left them in $WORK (the ResNet34's and DenseNet121's weights are too big to come back, so their ensembles
 #               and students run on the machine that trained them); commit results.tgz's beyond/ as results/beyond-GPU
-#               (e.g. beyond-h100): lessons 16 and 17 and the leaderboard read it
+#               (e.g. beyond-h100): lessons 19 and 20 and the leaderboard read it
 #   sweeps      the GPU sweeps (`mnist-course sweep NAME`; SWEEP_NAMES picks; default, in this order: fast-batch-resnet34
 #               (issue 14, still open: batch 128, 256 and 512 with the peak rate scaled, then the seconds saved spent on
 #               epochs, against the 25 s target; about 6 H100-minutes), fast-epochs-resnet34
 #               (issue 14: how far the fast recipe goes with 2-8 epochs; 6 of 12 runs done on an H100, about 4
 #               H100-minutes left), detective-resnet34 (issue 13), reading-g-resnet34 (issue 28: every epoch 1.2M
-#               images, 12M a run, and its equivalent at SGD 0.01), recipe-resnet34 (issue 29, lesson 15: the
+#               images, 12M a run, and its equivalent at SGD 0.01), recipe-resnet34 (issue 29, lesson 18: the
 #               fast recipe's ingredients added to the report's recipe one at a time, then each removed from the
 #               preset; 10 networks x 3 seeds at the preset's budget, about 12 H200-minutes), ablation-fast and
 #               ablation-full (issue 13: the ablation with
@@ -144,8 +144,8 @@ echo "ablation: $(( $(date +%s) - t0 )) s wall for 3 seeds side by side" | tee -
 tail -n 3 "$WORK"/ablation-seed*.log >> "$OUT/ablation.log"
 pack
 fi
-# 7. beyond the report (issue 14, lessons 16 and 17): the fast preset over 5 seeds, each network's ensemble without and with
-#    TTA, a self-trained student of seeds 0-2, then DenseNet121 (lesson 05) and the ensemble with it
+# 7. beyond the report (issue 14, lessons 19 and 20): the fast preset over 5 seeds, each network's ensemble without and with
+#    TTA, a self-trained student of seeds 0-2, then DenseNet121 (lesson 06) and the ensemble with it
 if has beyond; then
   if [ "$TINY" = 1 ]; then F="--epochs 1 --samples-per-epoch 256 --eval-subset 200"; SEEDS="0 1"; V=2; M=baseline  # a CPU: the path only
     R=${RECIPES-"fast wd"}; STUDENTS=${STUDENTS-"0"}; D=${DENSE_SEEDS-0}

@@ -1,4 +1,4 @@
-"""Several runs at once on one device (lesson 09's `fit_many`): aggregate training images/s of K runs against one.
+"""Several runs at once on one device (lesson 11's `fit_many`): aggregate training images/s of K runs against one.
 
 Each row trains K independent runs of the same model and recipe (seeds 0..K-1) in one process, one step of each in
 turn; on CUDA each run queues its captured step on its own stream, so the GPU overlaps them. The rate of a row is

@@ -4,11 +4,11 @@ reference: torchvision DataLoader over the dataset with per-sample transforms.v2
            eager, NCHW, data copied to the device per batch (how most tutorials train MNIST);
 course:    the dataset as one tensor on the device, Keras-style augmentation there, and on CUDA
            bf16 autocast, channels_last, augmentation 10,000 images at a time and the whole step
-           captured as one CUDA graph (lesson 07); --compile MODE adds a torch.compile row instead
+           captured as one CUDA graph (lesson 09); --compile MODE adds a torch.compile row instead
            of the graph (mode reduce-overhead replays the model's kernels as CUDA graphs).
 --features adds the course's pieces one at a time, from the plain device pipeline to the default,
 so each row shows what one piece buys; --in-graph does the same from the CUDA graph in fp32 on,
-where the GPU, not the launches, sets the pace. Every row runs the same `TrainStep` (lesson 07) at the
+where the GPU, not the launches, sets the pace. Every row runs the same `TrainStep` (lesson 09) at the
 report's batch size and plain SGD. Prints one table: the median over repeats, and the ratio to the
 reference pipeline of the same model.
 

@@ -6,7 +6,7 @@ sphinx-book-theme) into `_docs/`.
 The notebooks are read, never written, and no cell is executed: the pages show the outputs saved in
 the notebooks. `README.md` becomes the front page; every `nbs/*.ipynb`, in name order, a lesson (an appendix
 after the numbered lessons); each lesson's module an API page; the leaderboard and the open questions pages of
-their own; `docs/draw/` the static Draw a digit page at `draw/` (lesson 19). Both output folders are rebuilt from
+their own; `docs/draw/` the static Draw a digit page at `draw/` (lesson 22). Both output folders are rebuilt from
 scratch on every run.
 """
 import argparse, ast, importlib, inspect, itertools, json, os, re, shutil, subprocess, sys, time
@@ -184,7 +184,7 @@ def prepare(proc: Path, cfg) -> Path:
 PAGES = ["results/LEADERBOARD.md", "OPEN_QUESTIONS.md"]
 
 
-# ---- the Draw a digit page (lesson 19): static files beside the book, served as they are -------------------
+# ---- the Draw a digit page (lesson 22): static files beside the book, served as they are -------------------
 DRAW = DOCS / "draw"                               # the page's HTML, CSS and JavaScript
 DRAW_RUN = "results/beyond-cpu/baseline-seed0"     # the committed baseline of the fast preset: the network it runs
 ORT_WEB = DOCS / "vendor" / "onnxruntime-web"      # the pinned npm package, unpacked by `make docs` (git-ignored)

@@ -114,7 +114,7 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
 def sample_affine(n: int, generator: torch.Generator, device=None, rotation=10., zoom=(0.9, 1.1),
                   width_shift=0.1, height_shift=0.1, size=28, strength=1.) -> dict:
     """`n` random parameter sets, Keras' way, as a dict of (n,) tensors for `apply_affine`; `size` is H or (H, W).
-    `strength` scales each range towards the identity (0: no change, 1: as given; milder test-time views: lesson 16)."""
+    `strength` scales each range towards the identity (0: no change, 1: as given; milder test-time views: lesson 19)."""
     if not 0 <= strength <= 1:
         raise ValueError(f"strength scales the ranges towards the identity and must be in [0, 1], got {strength}")
     device = torch.device(device or generator.device)

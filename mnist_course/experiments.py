@@ -43,7 +43,7 @@ def _batches(model: str, more=()) -> dict:
     return views
 
 def _fast(title: str, budget: dict, views: dict) -> dict:
-    return dict(title=f"{title} (lesson 16)", budget=budget, target=None, views=views)
+    return dict(title=f"{title} (lesson 19)", budget=budget, target=None, views=views)
 
 SWEEPS |= {
     "ablation-fast": _fast("Ablation of the report's ResNet34 modifications, with the course's fast recipe",
@@ -88,7 +88,7 @@ def recipe_views(model: str) -> dict:
 def _recipe_budget(model: str) -> dict:  # the fast preset's images; the recipe's fields are the variants'
     return {k: v for k, v in PRESETS["fast"][model].items() if k not in FAST}
 
-SWEEPS |= {f"recipe-{m}": dict(title=f"What each ingredient of the course's recipe buys the {name} (lesson 15)",
+SWEEPS |= {f"recipe-{m}": dict(title=f"What each ingredient of the course's recipe buys the {name} (lesson 18)",
                                budget=_recipe_budget(m), target=None, views=recipe_views(m))
            for m, name in (("baseline", "baseline"), ("resnet34", "ResNet34"))}
 
@@ -101,7 +101,7 @@ FP32 = dict(bf16=False, channels_last=False)          # the arithmetic of a 2021
 _BASELINE, _RESNET34 = REPORT["baseline"]["test_acc"], REPORT["resnet34"]["test_acc"]
 
 def _detective(title: str, target: float, views: dict, **execution) -> dict:
-    return dict(title=f"{title} (lesson 14)", budget={}, target=target, views=views, **execution)
+    return dict(title=f"{title} (lesson 17)", budget={}, target=target, views=views, **execution)
 
 SWEEPS |= {
     "detective-baseline": _detective(f"Which reading of the report's recipe gives the baseline's {_BASELINE:.1%}?",

@@ -1,4 +1,4 @@
-"Ablation (lesson 12): the variants are the report's steps, the summary is right, the sweep reuses and refuses."
+"Ablation (lesson 15): the variants are the report's steps, the summary is right, the sweep reuses and refuses."
 import json
 
 import numpy as np
@@ -56,7 +56,7 @@ def test_summary_matches_numpy():
 
 
 def test_cli_sweep_tiny_then_summarize_and_refuse_another_budget(source, tmp_path):
-    "`sweep` on the baseline's eleven small networks (lesson 12 trains the ablation's ResNet34s): runs, summary, refusal."
+    "`sweep` on the baseline's eleven small networks (lesson 15 trains the ablation's ResNet34s): runs, summary, refusal."
     r = cli("sweep", "detective-baseline", "--tiny", "--seeds", "0", "--out", tmp_path, "--source", source)
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "detective-baseline.json").read_text())

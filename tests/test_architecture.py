@@ -27,6 +27,6 @@ def test_the_loop_draws_nothing():
 
 
 def test_the_range_test_reuses_the_loop_and_the_loop_knows_nothing_of_it():
-    "Lesson 15's range test trains with lesson 09's pieces (no second loop); the loop never imports it."
+    "Lesson 18's range test trains with lesson 11's pieces (no second loop); the loop never imports it."
     assert "train" in imports("lrfind") and "lrfind" not in imports("train")
     assert not imports("lrfind") & {"cli", "sweep", "experiments", "evaluate"}

@@ -114,7 +114,7 @@ def test_train_help_groups_explains_and_shows_the_asked_defaults():
 
 
 def test_the_choices_are_what_the_training_code_accepts():
-    "config's names are the ones lesson 09's optimizer and schedule and lesson 01's scalings know; others are refused."
+    "config's names are the ones lesson 11's optimizer and schedule and lesson 01's scalings know; others are refused."
     import dataclasses
     import torch
     from mnist_course.config import CHOICES, make_config

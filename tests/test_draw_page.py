@@ -1,4 +1,4 @@
-"""The Draw a digit page (lesson 19) in headless Chromium: strokes drawn with pointer events, the page's 28x28 image
+"""The Draw a digit page (lesson 22) in headless Chromium: strokes drawn with pointer events, the page's 28x28 image
 held to Python's `to_mnist` of the same canvas, its probabilities to the package's model, a blank canvas to "no ink".
 
 The page is written by docs/build.py's `draw_page` (what `make docs` puts at _docs/draw/) into a temporary folder and
@@ -30,7 +30,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--remote-debugging-port=0"]
 # Strokes in the page's 280x280 canvas coordinates: (pen width, polylines). Several digits, one off-centre and small,
-# one thin, one of two strokes; lesson 19 draws shapes like these with Pillow.
+# one thin, one of two strokes; lesson 22 draws shapes like these with Pillow.
 DIGITS = {
     "seven": (18, [[(75, 60), (205, 60), (115, 230)]]),
     "one-thin": (4, [[(150, 50), (135, 230)]]),

@@ -1,4 +1,4 @@
-"Lesson 19's export: the committed fast-preset baseline to ONNX, checked with onnxruntime, and `mnist-course export`."
+"Lesson 22's export: the committed fast-preset baseline to ONNX, checked with onnxruntime, and `mnist-course export`."
 from pathlib import Path
 
 import pytest

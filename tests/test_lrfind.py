@@ -1,4 +1,4 @@
-"The learning-rate range test (lesson 15): rates, smoothing, stopping, the suggestion, and `mnist-course lr-find`."
+"The learning-rate range test (lesson 18): rates, smoothing, stopping, the suggestion, and `mnist-course lr-find`."
 import json
 
 import numpy as np

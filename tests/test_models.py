@@ -192,7 +192,7 @@ def test_baseline_wants_28x28_resnet_any_size():
     assert resnet(layers=(1, 1, 1, 1)).eval()(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
 
 
-# --- DenseNet121 (lesson 05): torchvision's with its defaults, the report's stem changes otherwise ---------------
+# --- DenseNet121 (lesson 06): torchvision's with its defaults, the report's stem changes otherwise ---------------
 
 def test_densenet_defaults_are_torchvision_densenet121():
     "Same names and shapes, same output for the same weights (on 64x64 digits: torchvision's stem cannot take 28x28)."

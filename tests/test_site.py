@@ -174,7 +174,7 @@ def test_pages_have_their_titles(pages, site):
 def test_sidebar_lists_every_lesson_in_order(pages, site):
     want = [site / "nbs" / f"{nb.stem}.html" for nb in lessons()]
     for path, page in pages.items():
-        if path.relative_to(site).parts[0] == "draw": continue  # the Draw a digit page stands alone (lesson 19)
+        if path.relative_to(site).parts[0] == "draw": continue  # the Draw a digit page stands alone (lesson 22)
         hrefs = [(path.parent / unquote(urlsplit(h).path)).resolve() for h in page.sidebar if not urlsplit(h).scheme]
         got = [h for h in hrefs if h in want]
         if path in want: got.insert(want.index(path), path)  # the current page may link to itself as "#"
@@ -282,7 +282,7 @@ def test_leaderboard_page_shows_every_row_and_its_rule(pages, site):
         assert any(h.endswith("LEADERBOARD.html") for h in pages[other].sidebar), f"{other}: no leaderboard in the sidebar"
 
 
-@pytest.mark.parametrize("page", ["results/LEADERBOARD.html", "nbs/18_results.html", "nbs/16_beyond.html"])
+@pytest.mark.parametrize("page", ["results/LEADERBOARD.html", "nbs/21_results.html", "nbs/19_beyond.html"])
 def test_wide_outputs_scroll_inside_their_cell(chromium, site, tmp_path, page):
     "At a laptop's width, no table or output widens the page: each scrolls inside its own box."
     src = site / page

@@ -1,4 +1,4 @@
-"The fast step (lesson 07): one function eager or captured, state put back after warm-up, chunked augmentation."
+"The fast step (lesson 09): one function eager or captured, state put back after warm-up, chunked augmentation."
 import contextlib
 
 import pytest

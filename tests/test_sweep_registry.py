@@ -1,4 +1,4 @@
-"The registry of sweeps (lesson 12's module; the sweeps of lessons 14, 15 and 16): each one trains what its title says."
+"The registry of sweeps (lesson 15's module; the sweeps of lessons 17, 18 and 19): each one trains what its title says."
 import dataclasses
 import json
 import re
@@ -103,7 +103,7 @@ def test_the_reports_numbers_live_in_config_alone():
 
 
 def test_the_plateau_readings_are_fixed_and_run_in_fp32():
-    "Lesson 14's ten-seed readings: fixed before their runs, in the report's arithmetic, with each class's AUC kept."
+    "Lesson 17's ten-seed readings: fixed before their runs, in the report's arithmetic, with each class's AUC kept."
     s = SWEEPS["plateau-baseline"]
     assert s["execution"] == {"bf16": False, "channels_last": False} and s["auc"] is True and s["budget"] == {}
     readings = s["views"]["plateau readings"]
@@ -153,7 +153,7 @@ def _recipe_configs(model: str) -> list[dict]:
 
 @pytest.mark.parametrize("model", ["baseline", "resnet34"])
 def test_the_recipe_ladder_adds_one_ingredient_at_a_time_from_the_report_to_the_preset(model):
-    "Lesson 15: the report's recipe at the preset's images; each step adds its ingredient; the last is the preset."
+    "Lesson 18: the report's recipe at the preset's images; each step adds its ingredient; the last is the preset."
     ladder, _ = _recipe_configs(model)
     steps, fast = list(ladder.values()), make_config(model, "fast")
     assert steps[0] == make_config(model, "paper", epochs=4) and steps[-1] == fast

@@ -55,7 +55,7 @@ def test_torchrun_sweep_writes_each_run_once(source, tmp_path):
 
 
 def test_one_test_accuracy_per_run(mnist, tmp_path):
-    "The loop's test accuracy and `evaluate`'s are one number: the same forward pass (lesson 07's eval_logits)."
+    "The loop's test accuracy and `evaluate`'s are one number: the same forward pass (lesson 09's eval_logits)."
     m = fit(make_config("baseline", **TINY), mnist, out=tmp_path)
     ev = evaluate_run(tmp_path, mnist, test_subset=TINY["eval_subset"])
     assert m["test_acc"] == ev["test_acc"]

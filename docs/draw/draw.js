@@ -1,4 +1,4 @@
-// The "Draw a digit" page: strokes on a canvas, lesson 11's conversion (mnist.js), the network in onnxruntime-web.
+// The "Draw a digit" page: strokes on a canvas, lesson 13's conversion (mnist.js), the network in onnxruntime-web.
 // What the page computed is kept on window.drawDigit, for the browser test (tests/test_draw_page.py).
 (function () {
   "use strict";

@@ -1,4 +1,4 @@
-// Lesson 11's `to_mnist` (mnist_course/predict.py) in JavaScript: a grey canvas as an MNIST digit, white on black,
+// Lesson 13's `to_mnist` (mnist_course/predict.py) in JavaScript: a grey canvas as an MNIST digit, white on black,
 // 28x28, the ink scaled into a 20x20 box and centred by its centre of mass. Each step is the Python's, including
 // Pillow's Lanczos resampling (src/libImaging/Resample.c: two 8-bit passes, 22-bit fixed-point weights), so the
 // page's 28x28 image equals Python's to within one grey level (tests/test_draw_page.py checks it in Chromium).
