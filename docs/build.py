@@ -80,8 +80,21 @@ def myst_tags(cell):
     if not cell.source and not cell.get("outputs"): cell.source = None  # a cell that only held directives
 
 
+SOLUTION = re.compile(r"# Solution to exercise (\d+)")
+
+def collapse_solutions(cell):
+    """An exercise's solution (a code cell whose first line is `# Solution to exercise N`) is shown collapsed, its
+    code and outputs behind one toggle, "Show the solution to exercise N" (MyST-NB's `hide-cell`). The notebooks
+    carry no cell metadata (nbdev_clean strips it), so the tag is given here, by the cell's first line."""
+    m = cell.cell_type == "code" and cell.source and SOLUTION.match(cell.source)
+    if not m: return
+    cell.metadata.setdefault("tags", []).append("hide-cell")
+    cell.metadata["mystnb"] = {f"code_prompt_{do}": f"{do.title()} the solution to exercise {m[1]}"
+                               for do in ("show", "hide")}
+
+
 PROCS = [populate_language, add_show_docs, strip_ansi, hide_line, filter_stream_, rm_header_dash, hide_,
-         ai_magics, clean_magics, strip_hidden_metadata, autodoc_cards, myst_tags]
+         ai_magics, clean_magics, strip_hidden_metadata, autodoc_cards, myst_tags, collapse_solutions]
 # Left out of nbdev's defaults, being Quarto's or executing cells: FrontmatterProc (it would drop the
 # title cell's prose), insert_warning, clean_show_doc, exec_show_docs (autodoc reads the package instead),
 # rm_export (a course shows the code it exports), add_links (Quarto URLs), add_fold, mv_exports.

@@ -100,6 +100,8 @@ class Page(HTMLParser):
     def __init__(self, dom: str):
         super().__init__()
         self.title, self.imgs, self.sidebar, self.pre, self.prose, self.links = "", [], [], [], [], {}
+        self.collapsed = []  # for each code block: whether it sits in a closed <details> (a collapsed cell)
+        self._details = []   # the <details> elements around the parser's position: open or not
         self.cards = []  # names in API cards' signatures
         self._in = {"title": 0, "nav": 0, "pre": 0, "code": 0, "script": 0, "style": 0}
         self._link, self._card = None, 0
@@ -112,7 +114,8 @@ class Page(HTMLParser):
             self._card += 1
         if tag == "nav": self._in["nav"] += 1 if "bd-docs-nav" in a.get("class", "") or self._in["nav"] else 0
         elif tag in self._in: self._in[tag] += 1
-        if tag == "pre": self.pre.append("")
+        if tag == "details": self._details.append("open" in a)
+        if tag == "pre": self.pre.append(""); self.collapsed.append(bool(self._details) and not any(self._details))
         if tag == "img": self.imgs.append(a.get("src", ""))
         if tag == "a":
             if self._in["nav"]: self.sidebar.append(a.get("href", ""))
@@ -120,6 +123,7 @@ class Page(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag == "span" and self._card: self._card -= 1
+        if tag == "details" and self._details: self._details.pop()
         if tag in self._in and self._in[tag]: self._in[tag] -= 1
         if tag == "a" and self._link: self.links[self._link[1].strip()], self._link = self._link[0], None
 
@@ -222,6 +226,22 @@ def test_hidden_cells_are_not_shown(pages, site):
         blocks = pages[site / "nbs" / f"{nb.stem}.html"].pre
         for dirs, code in code_cells(nb):
             if "hide" in dirs and code: assert not any(code in b for b in blocks), f"{nb.name}: hidden cell shown:\n{code}"
+
+
+def test_solutions_are_collapsed_with_their_code_on_the_page(pages, site):
+    "Each exercise's solution cell is on its lesson's page, its code in a closed <details>: 'Show the solution to ...'."
+    n = 0
+    for nb in lessons():
+        page = pages[site / "nbs" / f"{nb.stem}.html"]
+        solutions = {m[1]: code for _, code in code_cells(nb) if (m := re.match(r"# Solution to exercise (\d+)", code))}
+        for number, code in solutions.items():
+            where = [shut for block, shut in zip(page.pre, page.collapsed) if code in block]
+            assert where, f"{nb.name}: solution {number} is missing from the page"
+            assert all(where), f"{nb.name}: solution {number} is shown open"
+        toggles = re.findall(r"Show the solution to exercise (\d+)", " ".join(page.prose))
+        assert toggles == list(solutions), f"{nb.name}: solutions {list(solutions)}, toggles {toggles}"
+        n += len(solutions)
+    assert n, "no lesson has a solution cell"
 
 
 def test_exported_functions_have_api_cards(pages, site):
