@@ -108,11 +108,15 @@ def test_fisher_by_hand():
 
 
 def test_landing_consistent_ruled_out_undecided():
-    "One seed in the band: consistent; a tight cluster far away: ruled out; two far-apart seeds: undecided."
+    """One seed in the band: consistent; a tight cluster of three far away: ruled out (one more seed lands at 97.1 ± 0.5
+    points); seeds spread wider than the band (maybe two-valued), or fewer than three: undecided."""
     assert landing([0.70, 0.10, 0.10], 0.694).verdict == CONSISTENT
-    assert landing([0.970, 0.971, 0.972], 0.694).verdict == RULED_OUT  # one more seed lands at 97.1 ± 0.5 points
+    assert landing([0.970, 0.971, 0.972], 0.694).verdict == RULED_OUT
     assert landing([0.10, 0.90], 0.694).verdict == UNDECIDED
+    assert landing([0.10, 0.12, 0.21], 0.694).verdict == UNDECIDED  # 11 points apart: wider than the band's 5
+    assert landing([0.10, 0.12, 0.21], 0.694, width=0.06).verdict == RULED_OUT  # a band of 12 points holds them
     assert landing([0.10], 0.694).verdict == UNDECIDED
+    assert landing([0.08, 0.08], 0.694).verdict == UNDECIDED  # two seeds alike say nothing of a third
     e = landing([0.694 + 0.025, 0.10], 0.694)  # on the band's edge counts
     assert e.estimate == 0.5 and e.of == "1 of 2 seeds within ±2.5 points of 69.40%"
 
