@@ -42,6 +42,11 @@ def _row(model, entry, ev, where, source, runs, seconds=None, against="") -> dic
                 where=where, sources=[str(source)], runs=frozenset(runs), against=against)
 
 
+def _accuracy(r: dict) -> str:
+    "A row's accuracy with its 95% interval, e.g. '99.59% [99.55%, 99.62%]'."
+    return f"{r['acc']:.2%} [{r['low']:.2%}, {r['high']:.2%}]"
+
+
 def _tested(m: dict):
     "An evaluation's accuracy (lesson 12's metrics.json) on its test images, with its Wilson interval."
     return accuracy(m["test_images"] - m["errors"], m["test_images"])
@@ -211,10 +216,6 @@ def all_rows(results: str | os.PathLike = "results") -> list[dict]:
     for folder in sorted(results.glob("beyond-*")): rows += seed_groups(folder) + ensembles(folder)
     rows += sweep_rows(results)
     return sorted(one_row_per_set_of_runs(rows), key=lambda r: -r["acc"])
-
-
-def _accuracy(r: dict) -> str:
-    return f"{r['acc']:.2%} [{r['low']:.2%}, {r['high']:.2%}]"
 
 
 def _seconds(r: dict) -> str:
