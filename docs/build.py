@@ -5,9 +5,9 @@ sphinx-book-theme) into `_docs/`.
 
 The notebooks are read, never written, and no cell is executed: the pages show the outputs saved in
 the notebooks. `README.md` becomes the front page; every `nbs/*.ipynb`, in name order, a lesson (an appendix
-after the numbered lessons); each lesson's module an API page; the leaderboard and the open questions pages of
-their own; `docs/draw/` the static Draw a digit page at `draw/` (lesson 22). Both output folders are rebuilt from
-scratch on every run.
+after the numbered lessons); each lesson's module an API page; the leaderboard and the report card (both written
+afresh from `results/` by lesson 21) and the open questions pages of their own; `docs/draw/` the static Draw a digit
+page at `draw/` (lesson 22). Both output folders are rebuilt from scratch on every run.
 """
 import argparse, ast, importlib, inspect, itertools, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
@@ -184,17 +184,27 @@ def prepare(proc: Path, cfg) -> Path:
             api_page(book, mod, src.name, label, cfg)
             api_toc.append((f"{cfg.lib_name}.{mod}", f"api/{mod}"))
     result_toc = []
-    for page in PAGES:  # pages of their own: the leaderboard and the open questions, at their paths in the repository
+    for page in PAGES:  # pages of their own: the leaderboard, the report card, the open questions, at their paths here
         (book / page).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / page, book / page)
-        result_toc.append((title_of_md(ROOT / page), page.removesuffix(".md")))
+        if page in GENERATED: (book / page).write_text(GENERATED[page](ROOT / "results"), encoding="utf-8")
+        else: shutil.copy2(ROOT / page, book / page)
+        result_toc.append((title_of_md(book / page), page.removesuffix(".md")))
     draw_page(proc / "extra" / "draw")  # html_extra_path: copied into the site as it is, at draw/
     front_page(book, cfg, "\n".join([toctree("Lessons", lesson_toc), toctree("Results", result_toc),
                                       toctree("API reference", api_toc)]))
     return book
 
 
-PAGES = ["results/LEADERBOARD.md", "OPEN_QUESTIONS.md"]
+PAGES = ["results/LEADERBOARD.md", "results/REPORT_CARD.md", "OPEN_QUESTIONS.md"]
+
+
+def _results_page(name: str):
+    "Lesson 21's writer of a results page, e.g. `report_card_page`: the site shows what `results/` gives today."
+    return lambda results: getattr(importlib.import_module("mnist_course.results"), name)(results)
+
+
+GENERATED = {"results/LEADERBOARD.md": _results_page("leaderboard_page"),
+             "results/REPORT_CARD.md": _results_page("report_card_page")}
 
 
 # ---- the Draw a digit page (lesson 22): static files beside the book, served as they are -------------------

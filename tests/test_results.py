@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mnist_course.ensemble import best_strength
-from mnist_course.results import RULE, all_rows, headline_table, leaderboard_page
+from mnist_course.reproduce import report_from_records
+from mnist_course.results import RULE, all_rows, headline_rows, headline_table, leaderboard_page, report_card_page
 from mnist_course.experiments import ABLATION_BUDGET, SWEEPS
 from mnist_course.sweep import run_name, sweep_table
 
@@ -72,12 +73,67 @@ def test_readme_headline_table_is_read_from_the_committed_results():
     assert "The report's recipe, reproduced on a GPU" in table and "networks averaged" in table
 
 
+def test_readme_shows_every_gpu_reproduction():
+    "Every complete reproduction of the report's recipe on a GPU is in the README's table, not the fastest alone."
+    table = headline_table(ROOT / "results")
+    for folder in PAPER.values():
+        for m in ("baseline", "resnet34"):
+            acc = json.loads((folder / m / "evaluation/metrics.json").read_text())["test_acc"]
+            row = next(l for l in table.splitlines() if l.startswith(f"| The report's recipe, reproduced on a GPU | {m} |"))
+            assert f"{acc:.2%}" in row and folder.name.split("-")[-1].upper() in row, (folder.name, m, row)
+
+
 def test_leaderboard_page_is_read_from_the_committed_results():
-    "results/LEADERBOARD.md is what `write_leaderboard` writes today: every row, each named once, and its rule."
+    "results/LEADERBOARD.md is what `write_leaderboard` writes today: every row once, with its rule."
     page = (ROOT / "results/LEADERBOARD.md").read_text()
     assert page == leaderboard_page(ROOT / "results") and RULE in page
-    rows = [l.split(" | ") for l in page.splitlines() if l.startswith("| ") and not l.startswith("| rank")]
-    assert len({(r[1], r[2], r[5]) for r in rows}) == len(rows) == len(all_rows(ROOT / "results"))
+    rows = [l for l in page.splitlines() if l.startswith("| ") and l[2].isdigit()]
+    assert len(rows) == len(all_rows(ROOT / "results"))
+    assert all(" [" in l.split(" | ")[3] and l.split(" | ")[4] for l in rows)  # every row: an interval and its count
+
+
+def test_no_two_rows_rest_on_the_same_runs():
+    "A set of runs held in several folders (the same seeds, to the image) is one row naming them all, never two."
+    rows = all_rows(ROOT / "results")
+    for a in rows:
+        for b in rows:
+            assert a is b or not a["runs"] <= b["runs"], (a["entry"], a["sources"], b["entry"], b["sources"])
+    fast = [r for r in rows if r["model"] == "baseline" and r["entry"] == "preset fast"]
+    assert len(fast) == 1 and {"beyond-cpu", "sweeps/fast-wd-baseline", "sweeps/fast-batch-baseline"} <= set(fast[0]["sources"])
+    paper = [r for r in rows if r["model"] == "baseline" and r["entry"] == "preset paper"]
+    assert len(paper) == 1 and set(paper[0]["sources"]) == {"reproduce-paper-h100", "reproduce-paper-h200"}
+
+
+def test_means_over_seeds_and_single_results_are_ranked_apart():
+    page = (ROOT / "results/LEADERBOARD.md").read_text()
+    seeds, single = page.split("## Single results")
+    assert all(l.split(" | ")[4].endswith("seeds") for l in seeds.splitlines() if l.startswith("| ") and l[2].isdigit())
+    assert not any(l.split(" | ")[4].endswith(" seeds") for l in single.splitlines() if l.startswith("| ") and l[2].isdigit())
+
+
+def test_students_are_compared_with_their_own_teachers_paired():
+    "The baseline's students (seeds 0-2) against their teachers of seeds 0-2, seed by seed: the sign of lesson 20's gain."
+    rows = all_rows(ROOT / "results")
+    student = next(r for r in rows if r["model"] == "baseline" and "student" in r["entry"])
+    teachers = {s: json.loads((ROOT / f"results/beyond-cpu/baseline-seed{s}/metrics.json").read_text())["test_acc"] for s in range(3)}
+    students = {s: json.loads((ROOT / f"results/beyond-cpu/baseline-selftrain-seed{s}/metrics.json").read_text())["test_acc"] for s in range(3)}
+    gain = np.mean([students[s] - teachers[s] for s in range(3)])
+    assert student["against"].startswith(f"{gain * 100:+.2f}") and "own teachers, 3 paired seeds" in student["against"]
+
+
+def test_report_card_page_is_read_from_the_committed_results():
+    "results/REPORT_CARD.md is what `write_report_card` writes today; each claim has a verdict of the three."
+    page = (ROOT / "results/REPORT_CARD.md").read_text()
+    assert page == report_card_page(ROOT / "results")
+    rows = [l.split(" | ") for l in page.splitlines() if l.startswith("| ") and not l.startswith("| network")]
+    assert len(rows) == 7 and all(r[4].startswith(("reproduced", "not reproduced", "not measured yet")) for r in rows)
+
+
+def test_reproduce_reports_are_written_from_their_records(monkeypatch):
+    "Each committed report.md is what `report_from_records` writes today from its folder (nothing rerun)."
+    monkeypatch.chdir(ROOT)  # report.md names the sweeps' folder as `make run` sees it, from the clone's root
+    for folder in sorted((ROOT / "results").glob("reproduce-*")):
+        assert (folder / "report.md").read_text() == report_from_records(folder.relative_to(ROOT), "results/sweeps"), folder
 
 
 def test_beyond_runs_agree_with_themselves():
@@ -162,8 +218,9 @@ def test_a_sweeps_best_is_chosen_on_validation_not_test(tmp_path):
     (folder / "fast-epochs-baseline.json").write_text(json.dumps(dict(trained_on="CPU", budget=FAST, runs=runs)))
     c = chosen_on_validation(folder)
     assert c["best"]["variant"] == "8 epochs" and c["preset"]["variant"] == "4 epochs" and not c["is_preset"]
-    row, = sweep_rows(tmp_path)
-    assert row["acc"] == pytest.approx(.9905) and "chosen on validation" in row["entry"] and "99.35%" in row["entry"]
+    preset, row = sweep_rows(tmp_path)
+    assert row["acc"] == pytest.approx(.9905) and "chosen on validation" in row["entry"] and preset["acc"] == pytest.approx(.9935)
+    assert row["against"].startswith("-0.30 [") and "vs the preset, 2 paired seeds" in row["against"]
 
 
 def test_every_number_in_the_readmes_prose_is_read_or_pinned():
