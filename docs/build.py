@@ -200,7 +200,8 @@ def draw_config() -> dict:
     model, state = load_model(ROOT / DRAW_RUN)
     seed = lambda run: json.loads((ROOT / run / "config.json").read_text(encoding="utf-8"))["seed"]
     return {"networks": [{"file": f"networks/{Path(r).name}.onnx", "seed": seed(r)} for r in DRAW_RUNS],
-            "model": f"the course's {state['config']['model']} CNN", "parameters": sum(p.numel() for p in model.parameters())}
+            "model": f"the course's {state['config']['model']} CNN",
+            "parameters": sum(p.numel() for p in model.parameters())}
 
 
 def draw_page(book: Path, extra: Path) -> Path:
@@ -213,7 +214,7 @@ def draw_page(book: Path, extra: Path) -> Path:
                                  "onnxruntime-web from the npm registry there (it needs npm)")
     m = json.loads((ROOT / DRAW_RUN / "metrics.json").read_text(encoding="utf-8"))
     config = draw_config()
-    fill = {"MODEL": f"the course's {m['model']} CNN ({m['epochs']} epochs of the fast preset)", "RUN": DRAW_RUN,
+    fill = {"MODEL": f"{config['model']} ({m['epochs']} epochs of the fast preset)", "RUN": DRAW_RUN,
             "ACCURACY": f"{m['test_acc']:.2%}", "MACHINE": f"trained on {m['machine']['hardware']}",
             "ORT_VERSION": json.loads((ORT_WEB / "package.json").read_text(encoding="utf-8"))["version"],
             "CONFIG": json.dumps(config)}

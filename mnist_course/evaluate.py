@@ -275,11 +275,12 @@ def _check_calibration_set(y: np.ndarray, probs: np.ndarray) -> None:
         raise ValueError(f"expected labels (N,) and probabilities (N, classes) of the same N > 0 images, "
                          f"got shapes {y.shape} and {probs.shape}")
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= probs.shape[1]:
-        raise ValueError(f"labels must be integers in 0..{probs.shape[1] - 1}, got {y.dtype} from {y.min()} to {y.max()}")
+        raise ValueError(f"labels must be integers in 0..{probs.shape[1] - 1}, "
+                         f"got {y.dtype} from {y.min()} to {y.max()}")
     bad = ~np.isfinite(probs).all(1) | (probs < 0).any(1) | (np.abs(probs.sum(1) - 1) > 1e-3)
     if bad.any():
-        raise ValueError(f"row {np.argmax(bad)} of the probabilities is not a distribution (sum {probs[bad][0].sum():.4g}): "
-                         "pass softmax outputs, not logits")
+        raise ValueError(f"row {np.argmax(bad)} of the probabilities is not a distribution "
+                         f"(sum {probs[bad][0].sum():.4g}): pass softmax outputs, not logits")
 
 def fit_temperature(y: np.ndarray, probs: np.ndarray, bounds: tuple = (0.05, 20.)) -> float:
     """The temperature in `bounds` under which labels `y` have the lowest NLL, `probs` tempered: choose it on

@@ -4,9 +4,10 @@ its map of where the network looked to the same occlusion computed with torch, i
 the files, and a blank canvas to "no ink".
 
 The page is written by docs/build.py's `draw_page` and rendered by its `sphinx` (as `make docs` builds _docs/draw/,
-with the site's theme) into a temporary folder, with a front page of its own, and served by Python's http.server. Chromium is driven over the DevTools protocol with `websocket-client`: no driver to
-keep in step with the browser. Needs Debian's chromium and onnxruntime-web unpacked by `make docs`; without them
-these tests skip on a workstation and fail in CI. Screenshots go to artifacts/draw/ (git-ignored).
+with the site's theme) into a temporary folder, with a front page of its own, and served by Python's http.server.
+Chromium is driven over the DevTools protocol with `websocket-client`: no driver to keep in step with the browser.
+Needs Debian's chromium, the docs dependencies and onnxruntime-web, which `make docs` installs and unpacks; without
+them these tests skip on a workstation and fail in CI. Screenshots go to artifacts/draw/ (git-ignored).
 """
 import base64
 import functools
@@ -92,7 +93,7 @@ class Tab:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    "The page built as docs/build.py builds it (a page of the book, in the site's theme), beside a front page: the site."
+    "The page as docs/build.py builds it (a page of the book, in the site's theme), beside a front page: the site."
     build = docs_build()
     require(all((build.ORT_WEB / "dist" / f).is_file() for f in build.ORT_FILES),
             "onnxruntime-web is not unpacked in docs/vendor (run `make docs`)")

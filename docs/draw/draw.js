@@ -159,7 +159,8 @@
     });
     const members = [p, ...others], average = p.map((_, d) => members.reduce((s, m) => s + m[d], 0) / members.length);
     Object.assign(state, {probabilities: p, message: `${digit} (probability ${p[digit].toFixed(4)})`,
-                          top3: order.slice(0, 3).map(d => [d, p[d]]), rest: order.slice(3).reduce((s, d) => s + p[d], 0),
+                          top3: order.slice(0, 3).map(d => [d, p[d]]),
+                          rest: order.slice(3).reduce((s, d) => s + p[d], 0),
                           looked: lookedMap(p[digit], blanked.map(b => b[digit]), at), members, average,
                           agree: members.filter(m => argmax(m) === argmax(average)).length,
                           ms: {one, looked, five: one + more}});
