@@ -6,8 +6,9 @@ sphinx-book-theme) into `_docs/`.
 The notebooks are read, never written, and no cell is executed: the pages show the outputs saved in
 the notebooks. `README.md` becomes the front page; every `nbs/*.ipynb`, in name order, a lesson (an appendix
 after the numbered lessons); each lesson's module an API page; the leaderboard and the report card (both written
-afresh from `results/` by lesson 21) and the open questions pages of their own; `docs/draw/` the static Draw a digit
-page at `draw/` (lesson 22). Both output folders are rebuilt from scratch on every run.
+afresh from `results/` by lesson 21) and the open questions pages of their own; `docs/draw/` the Draw a digit page
+at `draw/` (lesson 22), a page of the book with its scripts and networks beside it. Both output folders are rebuilt
+from scratch on every run.
 """
 import argparse, ast, importlib, inspect, itertools, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
@@ -189,9 +190,9 @@ def prepare(proc: Path, cfg) -> Path:
         if page in GENERATED: (book / page).write_text(GENERATED[page](ROOT / "results"), encoding="utf-8")
         else: shutil.copy2(ROOT / page, book / page)
         result_toc.append((title_of_md(book / page), page.removesuffix(".md")))
-    draw_page(proc / "extra" / "draw")  # html_extra_path: copied into the site as it is, at draw/
-    front_page(book, cfg, "\n".join([toctree("Lessons", lesson_toc), toctree("Results", result_toc),
-                                      toctree("API reference", api_toc)]))
+    draw_page(book, proc / "extra")  # the page in the book; its files in html_extra_path, copied as they are
+    front_page(book, cfg, "\n".join([toctree("Lessons", lesson_toc), toctree("Try it", [DRAW_ENTRY]),
+                                      toctree("Results", result_toc), toctree("API reference", api_toc)]))
     return book
 
 
@@ -207,33 +208,58 @@ GENERATED = {"results/LEADERBOARD.md": _results_page("leaderboard_page"),
              "results/REPORT_CARD.md": _results_page("report_card_page")}
 
 
-# ---- the Draw a digit page (lesson 22): static files beside the book, served as they are -------------------
-DRAW = DOCS / "draw"                               # the page's HTML, CSS and JavaScript
-DRAW_RUN = "results/beyond-cpu/baseline-seed0"     # the committed baseline of the fast preset: the network it runs
+# ---- the Draw a digit page (lesson 22): a page of the book, its scripts and networks copied beside it ---------
+DRAW = DOCS / "draw"                               # the page's MyST source, its CSS and JavaScript
+DRAW_ENTRY = ("Draw a digit", "draw/index")        # its place in the sidebar
+# the committed baselines of the fast preset (lesson 19): the first answers, the five are compared
+DRAW_RUNS = [f"results/beyond-cpu/baseline-seed{s}" for s in range(5)]
+DRAW_RUN = DRAW_RUNS[0]
 ORT_WEB = DOCS / "vendor" / "onnxruntime-web"      # the pinned npm package, unpacked by `make docs` (git-ignored)
 ORT_FILES = ["ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
 
 
-def draw_page(dest: Path) -> Path:
-    """Write the page into `dest` (made here): its files, onnxruntime-web, and `model.onnx` exported from DRAW_RUN's
-    committed weights with the package's `export_onnx`, so the page runs the run the lessons read."""
+def draw_config() -> dict:
+    "What the page's script reads: each network's ONNX file and seed, and the answering network's name and size."
+    from mnist_course.checkpoint import load_model
+    model, state = load_model(ROOT / DRAW_RUN)
+    seed = lambda run: json.loads((ROOT / run / "config.json").read_text(encoding="utf-8"))["seed"]
+    return {"networks": [{"file": f"networks/{Path(r).name}.onnx", "seed": seed(r)} for r in DRAW_RUNS],
+            "model": f"the course's {state['config']['model']} CNN",
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def draw_page(book: Path, extra: Path) -> Path:
+    """Write the page's source to `book/draw/index.md`, for Sphinx to render with the site's theme and navigation, and
+    its files to `extra/draw/`: its scripts, onnxruntime-web, and one ONNX file per run of DRAW_RUNS exported from the
+    committed weights with the package's `export_onnx`, so the page runs the runs the lessons read."""
     from mnist_course.export import export_onnx
     missing = [f for f in ORT_FILES if not (ORT_WEB / "dist" / f).is_file()]
     if missing: raise SystemExit(f"{ORT_WEB / 'dist'} lacks {', '.join(missing)}: run `make docs`, which unpacks "
                                  "onnxruntime-web from the npm registry there (it needs npm)")
-    run = ROOT / DRAW_RUN
-    m = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-    fill = {"MODEL": f"the course's {m['model']} CNN ({m['epochs']} epochs of the fast preset)", "RUN": DRAW_RUN,
+    m = json.loads((ROOT / DRAW_RUN / "metrics.json").read_text(encoding="utf-8"))
+    config = draw_config()
+    fill = {"MODEL": f"{config['model']} ({m['epochs']} epochs of the fast preset)", "RUN": DRAW_RUN,
             "ACCURACY": f"{m['test_acc']:.2%}", "MACHINE": f"trained on {m['machine']['hardware']}",
-            "ORT_VERSION": json.loads((ORT_WEB / "package.json").read_text(encoding="utf-8"))["version"]}
-    html = (DRAW / "index.html").read_text(encoding="utf-8")
-    for key, value in fill.items(): html = html.replace("{{" + key + "}}", value)
+            "ORT_VERSION": json.loads((ORT_WEB / "package.json").read_text(encoding="utf-8"))["version"],
+            "CONFIG": json.dumps(config)}
+    page = (DRAW / "index.md").read_text(encoding="utf-8")
+    for key, value in fill.items(): page = page.replace("{{" + key + "}}", value)
+    (book / "draw").mkdir(parents=True, exist_ok=True)
+    (book / "draw" / "index.md").write_text(page, encoding="utf-8")
+    dest = extra / "draw"
     (dest / "ort").mkdir(parents=True)
-    (dest / "index.html").write_text(html, encoding="utf-8")
     for f in ("draw.js", "mnist.js", "draw.css"): shutil.copy2(DRAW / f, dest / f)
     for f in ORT_FILES: shutil.copy2(ORT_WEB / "dist" / f, dest / "ort" / f)
-    export_onnx(run, dest / "model.onnx")
+    for run, net in zip(DRAW_RUNS, config["networks"]): export_onnx(ROOT / run, dest / net["file"])
     return dest
+
+
+def sphinx(book: Path, extra: Path, proc: Path) -> Path:
+    "Render `book` with docs/conf.py into `proc/html`, `extra` copied into it as it is; the HTML folder."
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(DOCS), "-d", str(proc / "doctrees"),
+           "-D", f"html_extra_path={extra}", str(book), str(proc / "html")]
+    if subprocess.run(cmd, cwd=ROOT).returncode: raise SystemExit("sphinx-build failed")
+    return proc / "html"
 
 
 def title_of_md(path: Path) -> str:
@@ -263,11 +289,9 @@ def main(argv=None) -> None:
     book = prepare(proc, cfg)
     print(f"processed {len(list(book.rglob('*.ipynb')))} lessons into {book} in {time.time() - t0:.1f}s")
     # Sphinx writes into proc/html (MyST-NB puts its image files beside its output folder), then the site moves
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(DOCS), "-d", str(proc / "doctrees"),
-           "-D", f"html_extra_path={proc / 'extra'}", str(book), str(proc / "html")]
-    if subprocess.run(cmd, cwd=ROOT).returncode: raise SystemExit("sphinx-build failed")
+    html = sphinx(book, proc / "extra", proc)
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(proc / "html", out)
+    shutil.move(html, out)
     print(f"site in {out} ({time.time() - t0:.0f}s); open {out / 'index.html'}")
 
 

@@ -177,12 +177,13 @@ def cmd_predict(args) -> int:
 
 # %% ../nbs/23_cli.ipynb #bc98039a
 def _pseudo_labelled(paths) -> str | None:
-    "Why `--tta-strength auto` cannot use the first of `paths` that trained on its own validation images (lesson 20)."
+    """Why `--tta-strength auto` or `--calibrate` cannot use the first of `paths` that trained on its own validation
+    images (lesson 20)."""
     from mnist_course.checkpoint import latest_checkpoint, load_state
     for p in paths:
         if load_state(latest_checkpoint(p)).get("extra"):
             return (f"{p} trained on pseudo-labelled validation images (lesson 20): it has no held-out images "
-                    "for --tta-strength auto to choose on; give a number")
+                    "for --tta-strength auto or --calibrate to choose on")
 
 def _evaluate_problem(args) -> str | None:
     "What `evaluate`'s arguments ask for that cannot run, found before the data loads."
@@ -193,8 +194,8 @@ def _evaluate_problem(args) -> str | None:
     if len(args.checkpoint) > 1 and not args.out: return "an ensemble of several runs needs --out DIR for its files"
     try: pick_device(args.device)
     except RuntimeError as e: return str(e)
-    auto = args.tta_strength == "auto" and args.tta
-    return _not_runs(args.checkpoint) or (_pseudo_labelled(args.checkpoint) if auto else None)
+    on_validation = args.tta_strength == "auto" and args.tta or args.calibrate
+    return _not_runs(args.checkpoint) or (_pseudo_labelled(args.checkpoint) if on_validation else None)
 
 def cmd_evaluate(args) -> None:
     "Evaluate a checkpoint on the test set, or (several, or --tta) an ensemble; write metrics.json and figures."
@@ -202,13 +203,18 @@ def cmd_evaluate(args) -> None:
     from mnist_course.ensemble import evaluate_ensemble
     from mnist_course.evaluate import evaluate_run, evaluation_dir
     ds = load_mnist(args.source, args.root)
-    if len(args.checkpoint) == 1 and not args.tta:
+    if len(args.checkpoint) == 1 and not args.tta and not args.calibrate:
         m = evaluate_run(args.checkpoint[0], ds, out=args.out, device=args.device)
         print(f"{m['config']['model']} (epoch {m['epoch']}): test accuracy {m['test_acc']:.4f} ({m['errors']} errors), "
               f"AUC micro {m['auc_micro']:.6f} macro {m['auc_macro']:.6f}, ECE {m['ece']:.4f}")
     else:
         m = evaluate_ensemble(args.checkpoint, ds, out=args.out, device=args.device, views=args.tta, seed=args.seed,
-                              strength=args.tta_strength)
+                              strength=args.tta_strength, calibrate=args.calibrate)
+        if m["calibration"]:  # --calibrate: what chose the temperature, and what it did on the test set
+            c = m["calibration"]
+            print(f"temperature {c['temperature']:.4f}, chosen on {c['validation_images']:,} validation images "
+                  f"(NLL {c['validation_nll_at_1']:.4f} at 1, {c['validation_nll']:.4f}); "
+                  f"test ECE {c['test_ece_at_1']:.4f} at 1, {m['ece']:.4f}")
         for s, accs in (m["tta_validation"] or {}).items():  # --tta-strength auto: what chose it
             print(f"validation, {'no TTA' if s == '0' else f'strength {s}'}: "
                   f"runs alone {', '.join(f'{a:.4f}' for a in accs)}")
@@ -216,7 +222,7 @@ def cmd_evaluate(args) -> None:
               f"({m['errors']} errors); members alone {', '.join(f'{a:.4f}' for a in m['member_acc'])}; "
               f"first k averaged {', '.join(f'{a:.4f}' for a in m['members_curve'])}")
     print(f"wrote metrics.json and {', '.join(m['figures'])} to "
-          f"{args.out or evaluation_dir(args.checkpoint[0], m.get('views', 0), m.get('strength', 1))}")
+          f"{args.out or evaluation_dir(args.checkpoint[0], m.get('views', 0), m.get('strength', 1), args.calibrate)}")
 
 
 # %% ../nbs/23_cli.ipynb #90c5e1f0
@@ -402,6 +408,9 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
                     help="with --tta: scale the views' ranges towards the image itself (0.5: half the training's); "
                          "auto: the best of 0.25, 0.5, 1 and no TTA on the runs' own validation images (default: 1)")
     ev.add_argument("--seed", type=SEED, default=0, help="seed of the TTA views (default: 0)")
+    ev.add_argument("--calibrate", action="store_true",
+                    help="divide each run's logits by one temperature chosen on the runs' own validation images "
+                         "(lowest NLL, lesson 12); metrics.json records it")
     ev.add_argument("--out", metavar="DIR",
                     help="where metrics.json and the figures go (default: CHECKPOINT/evaluation, "
                          "with --tta N: CHECKPOINT/evaluation-ttaN[-strengthS])")

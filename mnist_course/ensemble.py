@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TTA_STRENGTHS', 'member_probabilities', 'members_curve', 'held_out_images', 'tta_on_validation', 'tta_label',
-           'best_strength', 'ensemble_dir', 'evaluate_ensemble']
+           'best_strength', 'ensemble_dir', 'evaluate_ensemble', 'validation_probabilities', 'runs_temperature']
 
 # %% ../nbs/19_beyond.ipynb #10000003
 import os
@@ -15,8 +15,8 @@ import torch
 
 from .data import Mnist, load_mnist, split_train_val
 from .checkpoint import load_state, require_checkpoint
-from .evaluate import (checkpoint_probabilities, evaluation_dir, load_for_eval, test_probabilities,
-                                   write_evaluation)
+from .evaluate import (checkpoint_probabilities, evaluation_dir, fit_temperature, load_for_eval, nll,
+                                   reliability, tempered, test_probabilities, write_evaluation)
 from .machine import describe_machine, named_hardware, pick_device
 
 # %% ../nbs/19_beyond.ipynb #1000000a
@@ -64,19 +64,20 @@ def best_strength(accs: dict) -> float:
     return max(accs, key=lambda s: (np.mean(accs[s]), -s))
 
 # %% ../nbs/19_beyond.ipynb #1000000c
-def ensemble_dir(paths, views: int = 0, strength: float = 1.) -> Path:
+def ensemble_dir(paths, views: int = 0, strength: float = 1., calibrated: bool = False) -> Path:
     """Where an evaluation of `paths` goes unless told: one run's `evaluation_dir`; several runs' own folder beside
     the first."""
-    if len(paths) == 1: return evaluation_dir(paths[0], views, strength)
+    if len(paths) == 1: return evaluation_dir(paths[0], views, strength, calibrated)
     first = Path(paths[0])
-    return first.parent / f"{first.name}-ensemble-of-{len(paths)}" / evaluation_dir("", views, strength)
+    return first.parent / f"{first.name}-ensemble-of-{len(paths)}" / evaluation_dir("", views, strength, calibrated)
 
 def evaluate_ensemble(paths, data: Mnist | None = None, out: str | os.PathLike | None = None,
                       device: str | None = None, views: int = 0, seed: int = 0, test_subset: int | None = None,
-                      strength: float | str = 1.) -> dict:
+                      strength: float | str = 1., calibrate: bool = False) -> dict:
     """Evaluate the average of the runs at `paths` (each with `views` TTA copies at `strength`) on the test set; write
     metrics.json and figures to `out`. `strength="auto"`: the best of `TTA_STRENGTHS` and no TTA on the runs'
-    validation images (recorded as `tta_validation`)."""
+    validation images (recorded as `tta_validation`). `calibrate`: each run tempered by `runs_temperature` first
+    (recorded as `temperature` and `calibration`)."""
     if not paths: raise ValueError("an ensemble needs at least one run folder")
     if strength != "auto" and not (isinstance(strength, (int, float)) and 0 <= strength <= 1):
         raise ValueError(f"strength is a number in [0, 1] or 'auto', got {strength!r}")
@@ -84,14 +85,37 @@ def evaluate_ensemble(paths, data: Mnist | None = None, out: str | os.PathLike |
     val = tta_on_validation(paths, ds, views, seed=seed, device=device) if strength == "auto" and views else None
     # 0 (no TTA won): views of the image itself, as asked
     if strength == "auto": strength = best_strength(val) if val else 1.
+    cal = runs_temperature(paths, ds, device, views, seed, strength) if calibrate else None
     x, y = ds.test_x[:test_subset or None], ds.test_y[:test_subset or None].numpy()
     members, states = member_probabilities(paths, x, device, views, seed, strength)
-    name = ", ".join(filter(None, [f"ensemble of {len(paths)}", tta_label(views, strength)]))
-    out = Path(out) if out else ensemble_dir(paths, views, strength)
+    if cal:  # the test set scores the temperature, never chooses it
+        cal["test_ece_at_1"] = reliability(y, np.mean(members, axis=0))["ece"]
+        members = [tempered(m, cal["temperature"]) for m in members]
+    name = ", ".join(filter(None, [f"ensemble of {len(paths)}", tta_label(views, strength),
+                                   cal and f"temperature {cal['temperature']:.3f}"]))
+    out = Path(out) if out else ensemble_dir(paths, views, strength, calibrate)
     return write_evaluation(out, name, x, y, np.mean(members, axis=0), label=name, members=[str(p) for p in paths],
                             views=views, seed=seed, strength=strength,
+                            temperature=cal["temperature"] if cal else 1., calibration=cal,
                             tta_validation=val and {f"{s:g}": a for s, a in val.items()},
                             member_acc=[float((m.argmax(1) == y).mean()) for m in members],
                             members_curve=members_curve(members, y), configs=[s["config"] for s in states],
                             trained_on=named_hardware([h for s in states for h in s.get("history", [])]),
                             evaluated_on=describe_machine(pick_device(device)))
+
+# %% ../nbs/19_beyond.ipynb #15c00002
+def validation_probabilities(paths, ds: Mnist, device: str | None = None, views: int = 0, seed: int = 0,
+                             strength: float = 1.) -> tuple[np.ndarray, np.ndarray]:
+    "Each run's probabilities for its own validation images (`held_out_images`), stacked; and their labels."
+    got = [(checkpoint_probabilities(p, x, device, views, seed, strength)[0], y)
+           for p in paths for x, y in [held_out_images(p, ds)]]
+    return np.concatenate([p for p, _ in got]), np.concatenate([y for _, y in got])
+
+def runs_temperature(paths, ds: Mnist, device: str | None = None, views: int = 0, seed: int = 0,
+                     strength: float = 1.) -> dict:
+    """One temperature for the runs at `paths` (lesson 12's `fit_temperature`): the lowest NLL of each run on its own
+    validation images, fed as the test set will be (`views`, `strength`); with the validation NLL before and after."""
+    p, y = validation_probabilities(paths, ds, device, views, seed, strength)
+    t = fit_temperature(y, p)
+    return dict(temperature=t, validation_images=len(y), validation_nll_at_1=nll(y, p),
+                validation_nll=nll(y, tempered(p, t)))

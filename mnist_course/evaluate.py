@@ -6,7 +6,7 @@
 __all__ = ['test_probabilities', 'plot_history', 'roc_per_class', 'plot_roc', 'plot_roc_side_by_side', 'plot_confusion',
            'per_class_scores', 'reliability', 'plot_calibration', 'plot_errors', 'run_transform', 'load_for_eval',
            'checkpoint_probabilities', 'write_evaluation', 'evaluation_dir', 'evaluate_run', 'coverage',
-           'plot_coverage']
+           'plot_coverage', 'tempered', 'nll', 'fit_temperature']
 
 # %% ../nbs/12_evaluation.ipynb #08aaafea
 import json
@@ -17,11 +17,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 import torch
+from scipy.optimize import minimize_scalar
+from scipy.special import softmax
 from sklearn.metrics import auc, confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
 
 from .augment import random_affine
 from .checkpoint import load_model, write_atomic
-from .data import DeviceLoader, Mnist, input_transform, load_mnist, normalize
+from .data import DeviceLoader, Mnist, input_transform, load_mnist, normalize, split_train_val
 from .machine import describe_machine, named_hardware, pick_device
 from .step import EVAL_BS, eval_logits
 
@@ -207,11 +209,11 @@ def write_evaluation(out: str | os.PathLike, name: str, x: torch.Tensor, y: np.n
     write_atomic(out / "metrics.json", lambda f: f.write_text(json.dumps(metrics, indent=1)))
     return metrics
 
-def evaluation_dir(path: str | os.PathLike, views: int = 0, strength: float = 1.) -> Path:
+def evaluation_dir(path: str | os.PathLike, views: int = 0, strength: float = 1., calibrated: bool = False) -> Path:
     """Where an evaluation of the run at `path` goes unless told: `evaluation/` in it, `evaluation-ttaN/` with N TTA
-    views (`-strengthS` if milder)."""
-    return Path(path) / (f"evaluation-tta{views}" + (f"-strength{strength:g}" if strength != 1 else "")
-                         if views else "evaluation")
+    views (`-strengthS` if milder), `-calibrated` with a temperature chosen on validation images."""
+    name = f"evaluation-tta{views}" + (f"-strength{strength:g}" if strength != 1 else "") if views else "evaluation"
+    return Path(path) / (name + ("-calibrated" if calibrated else ""))
 
 def evaluate_run(path: str | os.PathLike, data: Mnist | None = None, out: str | os.PathLike | None = None,
                  device: str | None = None, name: str | None = None, test_subset: int | None = None) -> dict:
@@ -254,3 +256,39 @@ def plot_coverage(y: np.ndarray, probs: dict, ax=None, most: float = 0.1):
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+# %% ../nbs/12_evaluation.ipynb #ca1b0002
+def tempered(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """`probs` (N, C) with the logits divided by `temperature`: softmax(log p / T), each row p^(1/T) renormalised.
+    For one network it is softmax(logits / T) exactly, log p being the logits less a constant per row."""
+    if not temperature > 0: raise ValueError(f"a temperature is a positive number, got {temperature!r}")
+    with np.errstate(divide="ignore"): logp = np.log(probs)  # a probability of 0 stays 0
+    return softmax(logp / temperature, axis=1)
+
+def nll(y: np.ndarray, probs: np.ndarray) -> float:
+    "Mean negative log-likelihood of labels `y` under `probs` (N, C): what the temperature is chosen to lower."
+    return float(-np.log(np.maximum(probs[np.arange(len(y)), y], np.finfo(float).tiny)).mean())
+
+def _check_calibration_set(y: np.ndarray, probs: np.ndarray) -> None:
+    "A clear error for labels and probabilities that no temperature can be chosen on."
+    if probs.ndim != 2 or y.ndim != 1 or len(y) != len(probs) or not len(y):
+        raise ValueError(f"expected labels (N,) and probabilities (N, classes) of the same N > 0 images, "
+                         f"got shapes {y.shape} and {probs.shape}")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= probs.shape[1]:
+        raise ValueError(f"labels must be integers in 0..{probs.shape[1] - 1}, "
+                         f"got {y.dtype} from {y.min()} to {y.max()}")
+    bad = ~np.isfinite(probs).all(1) | (probs < 0).any(1) | (np.abs(probs.sum(1) - 1) > 1e-3)
+    if bad.any():
+        raise ValueError(f"row {np.argmax(bad)} of the probabilities is not a distribution "
+                         f"(sum {probs[bad][0].sum():.4g}): pass softmax outputs, not logits")
+
+def fit_temperature(y: np.ndarray, probs: np.ndarray, bounds: tuple = (0.05, 20.)) -> float:
+    """The temperature in `bounds` under which labels `y` have the lowest NLL, `probs` tempered: choose it on
+    validation images, never on the test set. A best T on a bound is refused: the images are too few, or all right."""
+    _check_calibration_set(y, probs)
+    res = minimize_scalar(lambda t: nll(y, tempered(probs, t)), bounds=bounds, method="bounded",
+                          options={"xatol": 1e-4})
+    if min(abs(res.x - b) for b in bounds) < 1e-3:
+        raise ValueError(f"the NLL of these {len(y):,} images keeps falling towards T = {res.x:.3g}, the edge of "
+                         f"{bounds}: too few images, or every one right; calibrate on more validation images")
+    return float(res.x)
