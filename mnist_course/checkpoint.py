@@ -23,6 +23,7 @@ from torch import nn
 
 from .baseline import BaselineCNN
 from .densenet import densenet121_mnist
+from .efficientnet import efficientnet_b0_mnist
 from .resnet import resnet34_mnist
 
 class CheckpointError(ValueError):
@@ -143,7 +144,8 @@ def write_json(path: str | os.PathLike, obj, error: type[Exception] = Checkpoint
     return write_atomic(path, lambda f: f.write_text(text), error)
 
 # %% ../nbs/10_checkpoints.ipynb #3a0e2617
-MODELS = {"baseline": BaselineCNN, "resnet34": resnet34_mnist, "densenet121": densenet121_mnist}  # lessons 03, 05, 06
+MODELS = {"baseline": BaselineCNN, "resnet34": resnet34_mnist, "densenet121": densenet121_mnist,  # lessons 03, 05, 06
+          "efficientnet_b0": efficientnet_b0_mnist}  # lesson 07
 
 def build_model(name: str, **options) -> nn.Module:
     "A freshly initialised model by name (a key of `MODELS`), `options` passed to its builder."

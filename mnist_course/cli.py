@@ -364,7 +364,7 @@ def _add_train(sub, argv) -> None:
                  description=f"Train a model. The defaults shown are {model}'s in preset {preset}: give --model and "
                              "--preset before --help to see another's.")
     t.add_argument("--model", choices=list(PAPER_EPOCHS), required=True,
-                   help="densenet121: lesson 06, not in the report")
+                   help="densenet121, efficientnet_b0: lessons 06 and 07, not in the report")
     t.add_argument("--preset", choices=list(PRESETS), default="paper",
                    help="paper: the report's recipe; fast: the course's recipe, GPU seconds; "
                         "quick: the course's recipe, CPU minutes")
@@ -452,7 +452,7 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
                               "and print a suggested peak rate. The defaults shown are those of the --model and "
                               "--preset given before --help.")
     lf.add_argument("--model", choices=list(PAPER_EPOCHS), required=True,
-                    help="densenet121: lesson 06, not in the report")
+                    help="densenet121, efficientnet_b0: lessons 06 and 07, not in the report")
     lf.add_argument("--preset", choices=list(PRESETS), default="paper",
                     help="whose optimizer, batch and label smoothing to test (default: paper)")
     positive = _within(float, BOUNDS["lr"])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 @dataclass
 class TrainConfig:
     "Every knob of a training run; the defaults are the report's recipe for ResNet34."
-    model: str = "resnet34"          # 'baseline', 'resnet34' or 'densenet121' (lesson 06; not in the report)
+    model: str = "resnet34"          # 'baseline', 'resnet34'; 'densenet121', 'efficientnet_b0' (lessons 06, 07)
     model_options: dict = field(default_factory=dict)  # keywords for the model's builder; {}: the report's model
     epochs: int = 10                 # passes of samples_per_epoch images; the report: 10 (ResNet34), 20 (baseline)
     bs: int = 100                    # batch size
@@ -46,8 +46,8 @@ class TrainConfig:
 
 # %% ../nbs/08_recipe.ipynb #b97aa62d
 REPORT = {"baseline": dict(test_acc=0.694, epochs=20), "resnet34": dict(test_acc=0.9945, epochs=10)}  # its own numbers
-# densenet121 is not in the report: its ResNet34's recipe
-PAPER_EPOCHS = {"baseline": 20, "resnet34": 10, "densenet121": 10}
+# densenet121 and efficientnet_b0 are not in the report: its ResNet34's recipe
+PAPER_EPOCHS = {"baseline": 20, "resnet34": 10, "densenet121": 10, "efficientnet_b0": 10}
 # the course's recipe
 FAST = dict(bs=128, momentum=0.9, nesterov=True, lr=0.05, schedule="onecycle", label_smoothing=0.1)
 PRESETS = {  # what each preset changes from the report's recipe, per model
@@ -55,7 +55,7 @@ PRESETS = {  # what each preset changes from the report's recipe, per model
     "fast": {m: dict(FAST, epochs=4) for m in PAPER_EPOCHS},  # a GPU: seconds (lesson 19)
     "quick": {"baseline": dict(FAST, epochs=4, samples_per_epoch=60_000),  # 2 CPU cores: minutes (lesson 16)
               **{m: dict(FAST, bs=64, epochs=4, samples_per_epoch=3_200, val_subset=500)
-                 for m in ("resnet34", "densenet121")}},
+                 for m in ("resnet34", "densenet121", "efficientnet_b0")}},
 }
 # seconds: the code path only, for tests
 TINY = dict(epochs=1, samples_per_epoch=200, train_subset=1_000, eval_subset=200)
