@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['TORCHVISION', 'MODIFICATIONS', 'STEM_KERNELS', 'NEAR', 'cumulative_variants', 'kernel_variants', 'variant',
-           'model_options', 'run_name', 'per_class_auc', 'run_variant', 'train_variants', 'SweepError', 'sweep_files',
-           'run_sweep', 'near', 'share_bound', 'seeds_to_rule_out', 'seed_verdicts', 'summarize', 'verdicts',
-           'sweep_table', 'plot_sweep', 'write_sweep']
+           'model_options', 'run_name', 'per_class_auc', 'run_variant', 'read_run', 'train_variants', 'SweepError',
+           'sweep_files', 'run_sweep', 'near', 'share_bound', 'seeds_to_rule_out', 'seed_verdicts', 'summarize',
+           'verdicts', 'sweep_table', 'plot_sweep', 'write_sweep']
 
 # %% ../nbs/15_ablation.ipynb #8d77cc29
 import contextlib
@@ -29,7 +29,7 @@ from .evaluate import checkpoint_probabilities, roc_per_class
 from .checkpoint import write_atomic
 from .machine import describe_machine, is_lead, named_hardware
 from .resnet import RESNET34_MNIST
-from .train import TrainingError, distributed, fit_many, write_record
+from .train import TrainingError, distributed, fit_many, wait_for_lead, write_record
 
 # %% ../nbs/15_ablation.ipynb #64ca7304
 TORCHVISION = dict(stem_kernel=7, stem_stride=2, stem_padding=3, pool_stride=2, pool_padding=1, project_all=False,
@@ -91,8 +91,13 @@ def run_variant(v: dict, seed: int, out: Path, data: Mnist, budget: dict, progre
     # `execution`: how the run computes (e.g. bf16=False), not what it trains: its file records it as numerics
     if bad := set(execution) - EXECUTION_FIELDS:
         raise ValueError(f"not execution fields: {sorted(bad)}; recipe changes go in budget")
+    if not _run_file(out, v, seed).exists():
+        return train_variants([(v, seed)], out, data, budget, progress, auc, **execution)[0]
+    return read_run(v, seed, out, budget, **execution)
+
+def read_run(v: dict, seed: int, out: Path, budget: dict, **execution) -> dict:
+    "The file that training `v` with `budget` and `seed` left in `out`, refused if it ran another budget or arithmetic."
     path = _run_file(out, v, seed)
-    if not path.exists(): return train_variants([(v, seed)], out, data, budget, progress, auc, **execution)[0]
     row = json.loads(path.read_text())
     if row["budget"] != budget:
         raise TrainingError(f"{path} was trained with budget {row['budget']}, not {budget}: "
@@ -121,6 +126,7 @@ def train_variants(runs: list[tuple[dict, int]], out: Path, data: Mnist, budget:
             for (v, seed), cfg, m, a in zip(runs, cfgs, metrics, aucs)]
     for (v, seed), row in zip(runs, rows):
         if is_lead(): write_record(_run_file(out, v, seed), row)
+    wait_for_lead()  # under torchrun, no process reads a run file before the lead has written it
     return rows
 
 # %% ../nbs/15_ablation.ipynb #b5f6951a
@@ -156,8 +162,9 @@ def run_sweep(sweep: dict, out: str | os.PathLike, seeds=(0, 1, 2), budget: dict
     with distributed():  # under torchrun, one process group for every run
         for i in tqdm(range(0, len(new), parallel), desc=f"sweep runs, {parallel} at a time", disable=not show):
             train_variants(new[i:i + parallel], out, data, budget, False, sweep.get("auc", False), **execution)
-        return [dict(view=view, variant=name, **run_variant(v, seed, out, data, budget, auc=sweep.get("auc", False),
-                                                                **execution)) for view, name, v, seed in todo]
+    # every process reads what the lead wrote, and trains nothing more: all of them agree on every run
+    return [dict(view=view, variant=name, **read_run(v, seed, out, budget, **execution))
+            for view, name, v, seed in todo]
 
 # %% ../nbs/15_ablation.ipynb #f0a1b2c3
 NEAR = 0.025  # a seed lands on a reported number when within ±2.5 points of it

@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['CUDA_AUG_CHUNK', 'RUNTIME_FIELDS', 'make_optimizer', 'loss_fn', 'lr_at', 'Runtime', 'resolve_runtime',
            'describe_runtime', 'train_steps', 'drive', 'train_epoch', 'validate', 'epoch_seed', 'model_seed',
-           'TrainingError', 'write_record', 'distributed', 'fit', 'fit_steps', 'seed_epoch', 'fit_many']
+           'TrainingError', 'write_record', 'distributed', 'wait_for_lead', 'fit', 'fit_steps', 'seed_epoch',
+           'fit_many']
 
 # %% ../nbs/11_training.ipynb #f71654a0
 import contextlib
@@ -269,6 +270,10 @@ def distributed():
     try: yield rank, world
     finally:
         if started: dist.destroy_process_group()
+
+def wait_for_lead() -> None:
+    "Under torchrun, wait until every process, the lead included, gets here: what the lead wrote before is there."
+    if dist.is_initialized(): dist.barrier()
 
 # %% ../nbs/11_training.ipynb #ad405372
 @dataclass
