@@ -266,7 +266,7 @@ def cmd_sweep(args) -> int:
     from mnist_course.data import load_mnist
     from mnist_course.machine import is_lead
     from mnist_course.experiments import SWEEPS
-    from mnist_course.sweep import run_sweep, sweep_table, write_sweep
+    from mnist_course.sweep import run_sweep, sweep_summary, write_sweep
     sweep = SWEEPS[args.name]
     out = args.out or ("runs/ablation" if args.command == "ablate" else f"results/sweeps/{args.name}")
     budget = {**sweep["budget"], **TINY} if args.tiny else sweep["budget"]  # tiny: the sweep's recipe, TINY's sizes
@@ -275,8 +275,9 @@ def cmd_sweep(args) -> int:
     if not is_lead(): return  # under torchrun, the lead process summarizes
     if not rows: return _fail(args.command, f"{out}: no finished {args.name} runs to summarize")
     write_sweep(out, rows, budget, sweep, args.name)
-    print(sweep_table(rows, sweep["target"]))
-    print(f"wrote {args.name}.json, {args.name}.md and {args.name}.png to {out}")
+    print(sweep_summary(rows, sweep["target"]))
+    figure = f" and {args.name}.png" if any(not r.get("diverged") for r in rows) else ""  # of what did not diverge
+    print(f"wrote {args.name}.json, {args.name}.md{figure} to {out}")
 
 # %% ../nbs/23_cli.ipynb #19b00002
 LR_FIND_SKIP = ("epochs", "lr", "schedule", "warmup", "eval_subset", "val_subset")  # what a range test replaces

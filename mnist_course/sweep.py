@@ -6,7 +6,7 @@
 __all__ = ['TORCHVISION', 'MODIFICATIONS', 'STEM_KERNELS', 'NEAR', 'cumulative_variants', 'kernel_variants', 'variant',
            'model_options', 'run_name', 'per_class_auc', 'run_variant', 'read_run', 'train_variants', 'SweepError',
            'sweep_files', 'run_sweep', 'near', 'share_bound', 'seeds_to_rule_out', 'seed_verdicts', 'summarize',
-           'verdicts', 'sweep_table', 'plot_sweep', 'write_sweep']
+           'verdicts', 'sweep_table', 'plot_sweep', 'write_sweep', 'sweep_summary']
 
 # %% ../nbs/15_ablation.ipynb #8d77cc29
 import contextlib
@@ -110,20 +110,21 @@ def read_run(v: dict, seed: int, out: Path, budget: dict, **execution) -> dict:
 def train_variants(runs: list[tuple[dict, int]], out: Path, data: Mnist, budget: dict, progress: bool | None = None,
                    auc: bool = False, **execution) -> list[dict]:
     """Train the (variant, seed) `runs` at once (lesson 11's `fit_many`: one step of each in turn) with `budget`;
-    the lead process writes each one's file. Returns their rows."""
+    the lead process writes each one's file, a run that diverged included (`diverged`). Returns their rows."""
     cfgs = [make_config(v["model"], "paper", model_options=model_options(v["options"], v["model"]), seed=seed,
                         **_recipe(v, budget), **execution) for v, seed in runs]
     if is_lead(): out.mkdir(parents=True, exist_ok=True)  # before training: nothing lost to a missing folder
     with contextlib.ExitStack() as stack:  # the checkpoints, kept only to compute the AUC
         tmps = [stack.enter_context(tempfile.TemporaryDirectory()) if auc else None for _ in runs]
         metrics = fit_many([dict(cfg=cfg, data=data, out=tmp, progress=progress) for cfg, tmp in zip(cfgs, tmps)])
-        aucs = [{"test_auc": per_class_auc(tmp, data)} if auc and is_lead() else {} for tmp in tmps]
+        aucs = [{"test_auc": per_class_auc(tmp, data)} if auc and is_lead() and "diverged" not in m else {}
+                for tmp, m in zip(tmps, metrics)]
     rows = [dict(model=v["model"], options=cfg.model_options, overrides=v["recipe"], seed=seed, budget=budget,
                  images=sum(r["images"] for r in m["history"]), test_acc=m["test_acc"],
-                 val_acc=m["history"][-1]["val_acc"], train_seconds=m["train_seconds"], trained_on=m["trained_on"],
-                 recipe=m["recipe"], numerics=m["numerics"], torch=m["machine"]["torch"],
-                 val_accs=[r["val_acc"] for r in m["history"]], **a)
-            for (v, seed), cfg, m, a in zip(runs, cfgs, metrics, aucs)]
+                 val_acc=m["history"][-1]["val_acc"] if m["history"] else None, train_seconds=m["train_seconds"],
+                 trained_on=m["trained_on"], recipe=m["recipe"], numerics=m["numerics"], torch=m["machine"]["torch"],
+                 val_accs=[r["val_acc"] for r in m["history"]], **a, **{k: m[k] for k in ("diverged",) if k in m})
+            for (v, seed), cfg, m, a in zip(runs, cfgs, metrics, aucs)]  # diverged: a result, no test accuracy
     for (v, seed), row in zip(runs, rows):
         if is_lead(): write_record(_run_file(out, v, seed), row)
     wait_for_lead()  # under torchrun, no process reads a run file before the lead has written it
@@ -264,19 +265,30 @@ def _require_every_run(out: Path, rows: list[dict], sweep: dict, name: str) -> N
                          "summarize what run_sweep returns, which is every run")
 
 def write_sweep(out: str | os.PathLike, rows: list[dict], budget: dict, sweep: dict, name: str) -> dict:
-    "Write NAME.json, .md and .png of `sweep` to `out`, from every run the folder holds; returns NAME.json's content."
+    """Write NAME.json, .md and .png of `sweep` to `out`, from every run the folder holds (the figure: those that
+    did not diverge); returns NAME.json's content."""
     out, machine = Path(out), describe_machine()
     _require_every_run(out, rows, sweep, name)
     trained_on = named_hardware(rows, "trained_on")
     result = dict(sweep=name, budget=budget, trained_on=trained_on, machine=machine, runs=rows)
     write_record(out / f"{name}.json", result)
-    fig = plot_sweep(rows, sweep["target"])
-    write_atomic(out / f"{name}.png", lambda f: fig.savefig(f, dpi=110, bbox_inches="tight"))
-    plt.close(fig)
+    tested = [r for r in rows if not r.get("diverged")]
+    if tested:
+        fig = plot_sweep(tested, sweep["target"])
+        write_atomic(out / f"{name}.png", lambda f: fig.savefig(f, dpi=110, bbox_inches="tight"))
+        plt.close(fig)
     cuts = describe_cuts(make_config(rows[0].get("model", "resnet34"), "paper", **budget))
     numerics = " / ".join(sorted({r["numerics"] for r in rows if "numerics" in r}))
     write_atomic(out / f"{name}.md", lambda f: f.write_text("\n".join([
-        f"# {sweep['title']}", "", sweep_table(rows, sweep["target"]), "",
+        f"# {sweep['title']}", "", sweep_summary(rows, sweep["target"]), "",
         f"Each network: {cuts}, with its variant's changes.",
-        f"Trained on {trained_on} (torch {rows[0]['torch']}; {numerics}).", "", f"![{name}]({name}.png)", ""])))
+        f"Trained on {trained_on} (torch {rows[0]['torch']}; {numerics}).", "",
+        *([f"![{name}]({name}.png)", ""] if tested else [])])))
     return result
+
+def sweep_summary(rows: list[dict], target: float | None = None) -> str:
+    "`sweep_table` of the runs that finished, then the runs that diverged, each named with its epoch."
+    gone = [f"{r['view']}: {r['variant']}, seed {r['seed']} ({r['diverged']})"
+            for r in rows if r.get("diverged")]
+    table = sweep_table([r for r in rows if not r.get("diverged")], target)
+    return table + (f"\n\nDiverged, so left out of the table: {'; '.join(gone)}." if gone else "")

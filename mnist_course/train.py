@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['CUDA_AUG_CHUNK', 'RUNTIME_FIELDS', 'make_optimizer', 'loss_fn', 'lr_at', 'Runtime', 'resolve_runtime',
            'describe_runtime', 'train_steps', 'drive', 'train_epoch', 'validate', 'epoch_seed', 'model_seed',
-           'TrainingError', 'write_record', 'distributed', 'wait_for_lead', 'fit', 'fit_steps', 'seed_epoch',
-           'fit_many']
+           'TrainingError', 'write_record', 'Diverged', 'distributed', 'wait_for_lead', 'fit', 'fit_steps',
+           'seed_epoch', 'fit_many']
 
 # %% ../nbs/11_training.ipynb #f71654a0
 import contextlib
@@ -184,6 +184,12 @@ def write_record(path: Path, obj) -> None:
     "Write a run's record `obj` as JSON to `path` (lesson 10's `write_json`); a full disk: TrainingError, in one line."
     write_json(path, obj, TrainingError)
 
+class Diverged(TrainingError):
+    "The loss stopped being finite in epoch `epoch`; `metrics`: the run's record up to its last good epoch."
+    def __init__(self, message: str, epoch: int, metrics: dict):
+        super().__init__(message)
+        self.epoch, self.metrics = epoch, metrics
+
 RUNTIME_FIELDS = EXECUTION_FIELDS | {"epochs"}  # may change on resume
 
 # %% ../nbs/11_training.ipynb #41caa79f
@@ -336,7 +342,8 @@ def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch
             bar.set_postfix_str(f"epoch {epoch + 1}/{cfg.epochs}")
             t = time.perf_counter()
             row = yield from _run_epoch(run, epoch, bar)
-            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])): raise _diverged(row, out)
+            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
+                raise _diverged(row, run, history)
             history.append(row)
             left = (cfg.epochs - epoch - 1) * (time.perf_counter() - t)  # this epoch's pace, validation included
             if on_epoch and run.rt.lead:
@@ -348,13 +355,14 @@ def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch
                 write_record(out / "history.json", history)
     return _finish(run, history, test, finished)
 
-def _diverged(row: dict, out: Path | None) -> TrainingError:
+def _diverged(row: dict, run: _Run, history: list) -> Diverged:
     "The error for a run whose loss stopped being finite, saying what it leaves behind."
-    kept = latest_checkpoint(out) if out else None
-    when = "before its first checkpoint" if out else "in a run without --out"
+    kept = latest_checkpoint(run.out) if run.out else None
+    when = "before its first checkpoint" if run.out else "in a run without --out"
     left = f"the last good checkpoint is kept: {kept}" if kept else f"no checkpoint was kept (it diverged {when})"
-    return TrainingError(f"epoch {row['epoch']}: loss is {row['train_loss']} (train) / {row['val_loss']} (validation): "
-                         f"training diverged and was stopped; {left}. Try a lower learning rate.")
+    return Diverged(f"epoch {row['epoch']}: loss is {row['train_loss']} (train) / {row['val_loss']} (validation): "
+                    f"training diverged and was stopped; {left}. Try a lower learning rate.", row["epoch"],
+                    {**_record(run, history), "diverged": f"diverged at epoch {row['epoch']}"})
 
 # %% ../nbs/11_training.ipynb #9c90bc9e
 def seed_epoch(stream: AugmentedStream, seed: int, epoch: int, rank: int = 0) -> None:
@@ -384,16 +392,20 @@ def _epoch_lrs(cfg: TrainConfig, epoch: int, steps: int) -> list[float] | None:
 def _finish(run: _Run, history: list, test: bool = True, finished: bool = False) -> dict:
     """Test the trained network (unless `test=False`: then None); write (on the lead process) and return the
     run's metrics."""
-    cfg, rt = run.cfg, run.rt
-    test_loss, test_acc = validate(run.net, run.test, rt) if test else (None, None)
+    test_loss, test_acc = validate(run.net, run.test, run.rt) if test else (None, None)
     if finished and run.out and (run.out / "metrics.json").is_file(): return _retest(run, test_loss, test_acc)
-    metrics = dict(model=cfg.model, test_loss=test_loss, test_acc=test_acc, epochs=len(history),
-                   train_seconds=round(sum(r["seconds"] for r in history), 2), recipe=describe_cuts(cfg),
-                   numerics=describe_runtime(rt.record()), runtime=rt.record(), config=dataclasses.asdict(cfg),
-                   extra_images=run.extra, trained_on=named_hardware(history), machine=describe_machine(rt.device),
-                   history=history)
-    if run.out and rt.lead: write_record(run.out / "metrics.json", metrics)
+    metrics = _record(run, history, test_loss, test_acc)
+    if run.out and run.rt.lead: write_record(run.out / "metrics.json", metrics)
     return metrics
+
+def _record(run: _Run, history: list, test_loss: float | None = None, test_acc: float | None = None) -> dict:
+    "The run's metrics: its test, its epochs, how and where it ran."
+    cfg, rt = run.cfg, run.rt
+    return dict(model=cfg.model, test_loss=test_loss, test_acc=test_acc, epochs=len(history),
+                train_seconds=round(sum(r["seconds"] for r in history), 2), recipe=describe_cuts(cfg),
+                numerics=describe_runtime(rt.record()), runtime=rt.record(), config=dataclasses.asdict(cfg),
+                extra_images=run.extra, trained_on=named_hardware(history), machine=describe_machine(rt.device),
+                history=history)
 
 def _retest(run: _Run, test_loss: float | None, test_acc: float | None) -> dict:
     """A finished run tested again: its training's metrics.json is left as written; the new test goes to
@@ -425,10 +437,16 @@ class _OwnRandomness:
 
     def __exit__(self, *exc): self.cpu = torch.get_rng_state()
 
+def _fit_or_diverged(job: dict) -> dict:
+    "`fit(**job)`, or the record of a run that diverged (its `diverged` says when)."
+    try: return fit(**job)
+    except Diverged as e: return e.metrics
+
 def fit_many(jobs: list[dict]) -> list[dict]:
     """Train several runs at once, one step of each in turn: `jobs` holds each run's `fit` keywords; returns each
-    run's metrics, as `fit` would. Each run draws from its own random state and, on CUDA, queues on its own stream."""
-    if len(jobs) == 1: return [fit(**jobs[0])]  # alone: as `fit` (under torchrun too)
+    run's metrics, as `fit` would, except that a run that diverges stops alone and its metrics say when (`diverged`,
+    no test). Each run draws from its own random state and, on CUDA, queues on its own stream."""
+    if len(jobs) == 1: return [_fit_or_diverged(jobs[0])]  # alone: as `fit` (under torchrun too)
     if process_rank()[1] > 1: raise ValueError("fit_many trains several runs in one process: not under torchrun")
     devices = [resolve_runtime(job["cfg"]).device for job in jobs]
     gpus = {_gpu_generator(d) for d in devices if d.type == "cuda"}
@@ -442,6 +460,7 @@ def fit_many(jobs: list[dict]) -> list[dict]:
                 with own[k], torch.cuda.stream(streams[k]) if streams[k] else contextlib.nullcontext():
                     try: next(runs[k])
                     except StopIteration as end: metrics[k] = end.value
+                    except Diverged as e: metrics[k] = e.metrics  # it stops alone; the others train on
     finally:  # the caller's random state, as it was
         torch.set_rng_state(caller[0])
         for g, state in caller[1]: g.graphsafe_set_state(state)

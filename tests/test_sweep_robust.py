@@ -40,3 +40,22 @@ def test_torchrun_sweep_waits_for_the_lead_to_write_every_run(source, tmp_path):
     assert r.stdout.count("wrote two-tiny.json") == 1
     runs = sorted((tmp_path / "sw").glob("*-seed0.json"))
     assert len(runs) == 2 and all(json.loads(p.read_text())["numerics"].endswith("2 processes on cpu") for p in runs)
+
+
+def test_a_diverging_variant_is_a_result_and_the_sweep_goes_on(mnist, tmp_path):
+    "A variant whose loss overflows is recorded as diverged, named in the summary; the run beside it trains on."
+    from mnist_course.experiments import variant
+    from mnist_course.sweep import run_sweep, write_sweep
+    sweep = dict(title="one sane, one absurd rate", budget=TINY, target=None, views={"rate": {
+        "SGD at 0.001": variant(model="baseline"), "SGD at 1e6": variant(model="baseline", lr=1e6)}})
+    rows = run_sweep(sweep, tmp_path, seeds=[0], data=mnist, parallel=2)  # both in one turn-taking batch
+    sane, absurd = rows
+    assert sane["test_acc"] > 0 and "diverged" not in sane
+    assert absurd["diverged"] == "diverged at epoch 1" and absurd["test_acc"] is None
+    files = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*-seed0.json")}
+    assert len(files) == 2
+    assert run_sweep(sweep, tmp_path, seeds=[0], data=mnist) == rows  # a rerun reads both, trains neither
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*-seed0.json")} == files
+    write_sweep(tmp_path, rows, TINY, sweep, "rates")
+    md = (tmp_path / "rates.md").read_text()
+    assert "SGD at 1e6" in md and "diverged at epoch 1" in md and "SGD at 0.001" in md
