@@ -296,6 +296,7 @@ class _Run:
     out: Path | None        # the run folder (None: not saving); only the lead process writes to it
     extra: int = 0          # images added to the training split (self-training, lesson 20)
     extra_id: str = ""      # their fingerprint: a resumed run must add the same images and labels
+    notes: dict = dataclasses.field(default_factory=dict)  # more for metrics.json (self-training: its pseudo-labels)
 
 def _fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
     "A short SHA-256 of images `x` and labels `y`: what a resumed run must add again."
@@ -303,15 +304,15 @@ def _fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
 
 def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | None = None, resume: bool = False,
         progress: bool | None = None, on_epoch: Callable[[dict], None] | None = None, test: bool = True,
-        extra=None) -> dict:
+        extra=None, notes: dict | None = None) -> dict:
     """Train `cfg.model` with `cfg`'s recipe; checkpoint into `out`; test it unless `test=False` (a caller that
     evaluates itself); returns the run's metrics and history. `extra`: (uint8 images (N, 28, 28), labels) added to
-    the training split (lesson 20)."""
-    return drive(fit_steps(cfg, data, out, resume, progress, on_epoch, test, extra))
+    the training split (lesson 20); `notes`: more for the run's metrics.json, written with them."""
+    return drive(fit_steps(cfg, data, out, resume, progress, on_epoch, test, extra, notes))
 
 def fit_steps(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | None = None, resume: bool = False,
               progress: bool | None = None, on_epoch: Callable[[dict], None] | None = None, test: bool = True,
-              extra=None):
+              extra=None, notes: dict | None = None):
     "`fit` as a generator: it yields after every training step and returns the run's metrics (`fit_many`)."
     n_extra, extra_id = (0, "") if extra is None else (len(extra[1]), _fingerprint(*extra))
     with distributed() as (rank, world):
@@ -323,7 +324,7 @@ def fit_steps(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLik
             out = Path(out) if out else None
             start, history = _resume(out, resume, cfg, net, opt, rt, extra_id)
             step = TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph)
-            run = _Run(cfg, rt, net, opt, step, stream, val, test_set, out, n_extra, extra_id)
+            run = _Run(cfg, rt, net, opt, step, stream, val, test_set, out, n_extra, extra_id, notes or {})
             return (yield from _train(run, start, history, progress, on_epoch, test))
 
 def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch, test: bool = True) -> dict:
@@ -405,7 +406,7 @@ def _record(run: _Run, history: list, test_loss: float | None = None, test_acc: 
                 train_seconds=round(sum(r["seconds"] for r in history), 2), recipe=describe_cuts(cfg),
                 numerics=describe_runtime(rt.record()), runtime=rt.record(), config=dataclasses.asdict(cfg),
                 extra_images=run.extra, trained_on=named_hardware(history), machine=describe_machine(rt.device),
-                history=history)
+                history=history, **run.notes)
 
 def _retest(run: _Run, test_loss: float | None, test_acc: float | None) -> dict:
     """A finished run tested again: its training's metrics.json is left as written; the new test goes to
