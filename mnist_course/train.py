@@ -236,10 +236,10 @@ def _data(cfg: TrainConfig, ds: Mnist, rt: Runtime, extra=None):
     if cfg.eval_subset: val_idx, test_idx = val_idx[:cfg.eval_subset], test_idx[:cfg.eval_subset]
     if cfg.val_subset: val_idx = val_idx[:cfg.val_subset]
     where = rt.device if cfg.data_on_device else torch.device("cpu")
-    per_epoch = cfg.samples_per_epoch or len(train_idx)  # 0: each epoch one pass over the split
     tfm = input_transform(cfg.inputs)
     x, y = ds.train_x[train_idx], ds.train_y[train_idx]
     if extra is not None: x, y = torch.cat([x, extra[0]]), torch.cat([y, extra[1]])
+    per_epoch = cfg.samples_per_epoch or len(x)  # 0: each epoch one pass over the split and the images added
     if not cfg.samples_per_epoch and rt.world > 1:
         # the pass shared out: each process its own disjoint shard, every world-th image of the split's order;
         # all shards of one size, so all processes take the same steps: the last len(x) % world images

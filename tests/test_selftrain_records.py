@@ -24,3 +24,9 @@ def test_resuming_a_finished_student_leaves_its_records_as_written(mnist, tmp_pa
     assert retest["test_acc"] == again["test_acc"] == first["test_acc"]
     assert again["self_training"] == first["self_training"] == json.loads(before["metrics.json"][0])["self_training"]
 
+
+def test_images_added_to_a_one_pass_epoch_lengthen_it(mnist):
+    "samples_per_epoch=0: an epoch is one pass over the split and the added images, not over the split alone."
+    cfg = make_config("baseline", **{**TINY, "samples_per_epoch": 0, "train_subset": 100})
+    m = fit(cfg, mnist, extra=(mnist.test_x[:50], mnist.test_y[:50]))
+    assert [r["images"] for r in m["history"]] == [150]
