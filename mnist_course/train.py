@@ -308,24 +308,25 @@ def fit(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | No
     """Train `cfg.model` with `cfg`'s recipe; checkpoint into `out`; test it unless `test=False` (a caller that
     evaluates itself); returns the run's metrics and history. `extra`: (uint8 images (N, 28, 28), labels) added to
     the training split (lesson 20); `notes`: more for the run's metrics.json, written with them."""
-    return drive(fit_steps(cfg, data, out, resume, progress, on_epoch, test, extra, notes))
+    with cudnn_autotune(resolve_runtime(cfg).cudnn_benchmark):
+        return drive(fit_steps(cfg, data, out, resume, progress, on_epoch, test, extra, notes))
 
 def fit_steps(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLike | None = None, resume: bool = False,
               progress: bool | None = None, on_epoch: Callable[[dict], None] | None = None, test: bool = True,
               extra=None, notes: dict | None = None):
-    "`fit` as a generator: it yields after every training step and returns the run's metrics (`fit_many`)."
+    """`fit` as a generator: it yields after every training step and returns the run's metrics (`fit_many`). Its
+    caller sets cuDNN's autotuning for the run's steps."""
     n_extra, extra_id = (0, "") if extra is None else (len(extra[1]), _fingerprint(*extra))
     with distributed() as (rank, world):
         rt = resolve_runtime(cfg, rank, world)
-        with cudnn_autotune(rt.cudnn_benchmark):
-            stream, val, test_set = _data(cfg, data or load_mnist(), rt, extra)
-            net, model = _model(cfg, rt)
-            opt = make_optimizer(cfg, net.parameters(), rt.device)
-            out = Path(out) if out else None
-            start, history = _resume(out, resume, cfg, net, opt, rt, extra_id)
-            step = TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph)
-            run = _Run(cfg, rt, net, opt, step, stream, val, test_set, out, n_extra, extra_id, notes or {})
-            return (yield from _train(run, start, history, progress, on_epoch, test))
+        stream, val, test_set = _data(cfg, data or load_mnist(), rt, extra)
+        net, model = _model(cfg, rt)
+        opt = make_optimizer(cfg, net.parameters(), rt.device)
+        out = Path(out) if out else None
+        start, history = _resume(out, resume, cfg, net, opt, rt, extra_id)
+        step = TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph)
+        run = _Run(cfg, rt, net, opt, step, stream, val, test_set, out, n_extra, extra_id, notes or {})
+        return (yield from _train(run, start, history, progress, on_epoch, test))
 
 def _train(run: _Run, start: int, history: list, progress: bool | None, on_epoch, test: bool = True) -> dict:
     """Epochs `start`..`cfg.epochs` of `run`: train, validate, stop on divergence, checkpoint; then test. A generator:
@@ -449,7 +450,8 @@ def fit_many(jobs: list[dict]) -> list[dict]:
     no test). Each run draws from its own random state and, on CUDA, queues on its own stream."""
     if len(jobs) == 1: return [_fit_or_diverged(jobs[0])]  # alone: as `fit` (under torchrun too)
     if process_rank()[1] > 1: raise ValueError("fit_many trains several runs in one process: not under torchrun")
-    devices = [resolve_runtime(job["cfg"]).device for job in jobs]
+    rts = [resolve_runtime(job["cfg"]) for job in jobs]
+    devices = [rt.device for rt in rts]
     gpus = {_gpu_generator(d) for d in devices if d.type == "cuda"}
     caller = torch.get_rng_state(), [(g, g.graphsafe_get_state()) for g in gpus]
     own = [_OwnRandomness(d) for d in devices]
@@ -458,7 +460,8 @@ def fit_many(jobs: list[dict]) -> list[dict]:
     try:
         while live := [k for k, m in enumerate(metrics) if m is None]:
             for k in live:
-                with own[k], torch.cuda.stream(streams[k]) if streams[k] else contextlib.nullcontext():
+                with own[k], cudnn_autotune(rts[k].cudnn_benchmark), (  # its own settings, for its own steps only
+                        torch.cuda.stream(streams[k]) if streams[k] else contextlib.nullcontext()):
                     try: next(runs[k])
                     except StopIteration as end: metrics[k] = end.value
                     except Diverged as e: metrics[k] = e.metrics  # it stops alone; the others train on
