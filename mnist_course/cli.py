@@ -117,8 +117,14 @@ def _train_config(args) -> TrainConfig:
                  if f.name != "model" and getattr(args, f.name, None) is not None}
     return make_config(args.model, args.preset, **overrides)
 
+def _not_a_folder(out) -> str | None:
+    "Why `--out` cannot be a run folder: it is a file."
+    if out and Path(out).exists() and not Path(out).is_dir():
+        return f"--out {out} is a file: give a folder for the run (a new one, or a run to --resume)"
+
 def _train_problem(args) -> str | None:
     "What `train`'s options ask for that cannot run, found before any data loads: a device not here, knobs that clash."
+    if problem := _not_a_folder(args.out): return problem
     import torch
     from mnist_course.checkpoint import build_model
     from mnist_course.train import make_optimizer, resolve_runtime
@@ -141,7 +147,6 @@ def cmd_train(args) -> None:
     if lead:
         print(f"test accuracy {m['test_acc']:.4f} (loss {m['test_loss']:.4f}) on {m['machine']['hardware']}; "
               f"run in {args.out}")
-
 
 # %% ../nbs/23_cli.ipynb #0eac6446
 def _fail(command: str, message) -> int:
@@ -221,7 +226,9 @@ def cmd_evaluate(args) -> None:
 
 # %% ../nbs/23_cli.ipynb #90c5e1f0
 def _self_train_problem(args) -> str | None:
-    "Why the teachers cannot teach, found before the data loads: not trained runs, or trained on another split."
+    """Why the student cannot train, found before the data loads: --out is a file, or the teachers are not trained
+    runs, or trained on another split."""
+    if problem := _not_a_folder(args.out): return problem
     from mnist_course.selftrain import check_teacher, teacher_config
     try:
         cfg = teacher_config(args.teacher[0])
@@ -241,7 +248,6 @@ def cmd_self_train(args) -> None:
     print(f"pseudo-labelled {st['pseudo_images']:,} of {st['pool']:,} validation images "
           f"({st['pseudo_label_acc']:.2%} of them right); "
           f"test accuracy {m['test_acc']:.4f} on {m['machine']['hardware']}; run in {args.out}")
-
 
 # %% ../nbs/23_cli.ipynb #1fcff155
 def cmd_reproduce(args) -> None:

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['CUDA_AUG_CHUNK', 'RUNTIME_FIELDS', 'make_optimizer', 'loss_fn', 'lr_at', 'Runtime', 'resolve_runtime',
            'describe_runtime', 'train_steps', 'drive', 'train_epoch', 'validate', 'epoch_seed', 'model_seed',
-           'TrainingError', 'write_record', 'Diverged', 'distributed', 'wait_for_lead', 'fit', 'fit_steps',
-           'seed_epoch', 'fit_many']
+           'TrainingError', 'write_record', 'Diverged', 'run_folder', 'distributed', 'wait_for_lead', 'fit',
+           'fit_steps', 'seed_epoch', 'fit_many']
 
 # %% ../nbs/11_training.ipynb #f71654a0
 import contextlib
@@ -21,6 +21,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+try: import fcntl  # advisory locks: a run folder has one writer
+except ImportError: fcntl = None
 
 import torch
 import torch.distributed as dist
@@ -192,6 +195,27 @@ class Diverged(TrainingError):
 
 RUNTIME_FIELDS = EXECUTION_FIELDS | {"epochs"}  # may change on resume
 
+# %% ../nbs/11_training.ipynb #5e1f0c01
+@contextlib.contextmanager
+def run_folder(out: Path | None, lead: bool = True):
+    """Hold the run folder `out` (made if missing) while a run uses it: a second run into it is refused, in one line,
+    until this one ends. Only the lead process holds it; `None`: a run that saves nothing."""
+    if out is None or not lead:
+        yield
+        return
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out} is a file, not a run folder: choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_RDONLY)  # an advisory lock on the folder itself: no lock file left in it
+    try:
+        if fcntl is not None:  # POSIX (Linux, macOS); elsewhere runs go unguarded
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise TrainingError(f"{out} is in use by another run (it holds the folder's lock): wait for that "
+                                    "run to end, or choose another --out") from None
+        yield
+    finally: os.close(fd)  # closing it releases the lock, however the run ends
+
 # %% ../nbs/11_training.ipynb #41caa79f
 def _resume(out: Path | None, resume: bool, cfg: TrainConfig, net: nn.Module, opt, rt: Runtime,
             extra: str = "") -> tuple[int, list]:
@@ -317,12 +341,12 @@ def fit_steps(cfg: TrainConfig, data: Mnist | None = None, out: str | os.PathLik
     """`fit` as a generator: it yields after every training step and returns the run's metrics (`fit_many`). Its
     caller sets cuDNN's autotuning for the run's steps."""
     n_extra, extra_id = (0, "") if extra is None else (len(extra[1]), _fingerprint(*extra))
-    with distributed() as (rank, world):
+    out = Path(out) if out else None
+    with distributed() as (rank, world), run_folder(out, rank == 0):
         rt = resolve_runtime(cfg, rank, world)
         stream, val, test_set = _data(cfg, data or load_mnist(), rt, extra)
         net, model = _model(cfg, rt)
         opt = make_optimizer(cfg, net.parameters(), rt.device)
-        out = Path(out) if out else None
         start, history = _resume(out, resume, cfg, net, opt, rt, extra_id)
         step = TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph)
         run = _Run(cfg, rt, net, opt, step, stream, val, test_set, out, n_extra, extra_id, notes or {})
