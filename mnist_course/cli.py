@@ -9,9 +9,7 @@ __all__ = ['DATA_FIELDS', 'LR_FIND_SKIP', 'SEED', 'COUNT', 'RUNS', 'cmd_data', '
 # %% ../nbs/23_cli.ipynb #00b0d283
 import argparse
 import dataclasses
-import inspect
 import json
-import re
 import sys
 import typing
 from pathlib import Path
@@ -20,7 +18,6 @@ from tqdm import tqdm
 
 from .config import (BOUNDS, CHOICES, EXECUTION_FIELDS, PAPER_EPOCHS, PRESETS, TINY, Interval, TrainConfig,
                                  describe_cuts, make_config)
-
 
 # %% ../nbs/23_cli.ipynb #8fd9d801
 def _count_table(splits: dict) -> str:
@@ -67,18 +64,13 @@ def _tta_strength(text: str) -> float | str:
 
 
 # %% ../nbs/23_cli.ipynb #18a00020
-def _field_notes() -> dict[str, str]:
-    "Each `TrainConfig` field's comment in lesson 08's source: what the field means, in a line."
-    lines = inspect.getsource(TrainConfig).splitlines()
-    return {m[1]: m[2] for line in lines if (m := re.match(r"\s+(\w+): [^#]*#\s*(.*)", line))}
-
 DATA_FIELDS = ("val_frac", "train_subset", "eval_subset", "val_subset")  # which images: the split and its slices
 
-def _config_option(group, f: dataclasses.Field, default, note: str) -> None:
-    "The option of `TrainConfig` field `f`: its flag, its choices or bounds, what it means, and `default`."
+def _config_option(group, f: dataclasses.Field, default) -> None:
+    "The option of `TrainConfig` field `f`: its flag, its choices or bounds, what it means (lesson 08), `default`."
     kind = next(t for t in typing.get_args(f.type) or (f.type,) if t is not type(None))  # `bool | None` -> bool
     flag, bound = "--" + f.name.replace("_", "-"), BOUNDS.get(f.name)
-    help = f"{note} ({f'{bound}; ' if bound else ''}default: {default!r})".replace("%", "%%")
+    help = f"{f.metadata['help']} ({f'{bound}; ' if bound else ''}default: {default!r})".replace("%", "%%")
     if kind is bool: group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help)
     elif kind is dict: group.add_argument(flag, type=_json_object, default=None, metavar="JSON", help=help)
     elif f.name in CHOICES: group.add_argument(flag, choices=CHOICES[f.name], default=None, help=help)
@@ -92,12 +84,11 @@ def _add_config_options(p: argparse.ArgumentParser, model: str = "resnet34", pre
               "data": p.add_argument_group("the data", "where MNIST comes from, the split, and slices of it for tests"),
               "execution": p.add_argument_group("how it executes", "device and numerics; never a change of recipe")}
     _add_data_options(groups["data"])
-    cfg, notes = make_config(model, preset), _field_notes()
+    cfg = make_config(model, preset)
     for f in dataclasses.fields(TrainConfig):
         if f.name == "model" or f.name in skip: continue
         group = "execution" if f.name in EXECUTION_FIELDS else "data" if f.name in DATA_FIELDS else "recipe"
-        _config_option(groups[group], f, getattr(cfg, f.name), notes.get(f.name, ""))
-
+        _config_option(groups[group], f, getattr(cfg, f.name))
 
 # %% ../nbs/23_cli.ipynb #18a00021
 def _duration(s: float) -> str: return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min"
@@ -335,8 +326,8 @@ def _add_data_options(p) -> None:
     p.add_argument("--root", metavar="DIR", help="where prepared data lives (default: ~/.cache/mnist_course)")
 
 class _SweepNames:
-    """Lesson 15's sweep names as argparse `choices`, read from `sweep` (which imports torch) only when a sweep is
-    named or listed."""
+    """Lesson 15's sweep names as argparse `choices`, read from `experiments` (no torch: a name is checked in an
+    instant) only when a sweep is named or listed."""
     def __iter__(self):
         from mnist_course.experiments import SWEEPS
         return iter(SWEEPS)
@@ -494,5 +485,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mnist-course {args.command}: interrupted", file=sys.stderr)
         return 130
-    except _package_errors() as e: return _fail(args.command, e)  # anything else is a bug: its traceback stays
-
+    except Exception as e:  # a usage error (SystemExit) passes by, without importing the modules named here
+        if isinstance(e, _package_errors()): return _fail(args.command, e)
+        raise  # anything else is a bug: its traceback stays

@@ -44,7 +44,7 @@ def test_torchrun_sweep_waits_for_the_lead_to_write_every_run(source, tmp_path):
 
 def test_a_diverging_variant_is_a_result_and_the_sweep_goes_on(mnist, tmp_path):
     "A variant whose loss overflows is recorded as diverged, named in the summary; the run beside it trains on."
-    from mnist_course.experiments import variant
+    from mnist_course.config import variant
     from mnist_course.sweep import run_sweep, write_sweep
     sweep = dict(title="one sane, one absurd rate", budget=TINY, target=None, views={"rate": {
         "SGD at 0.001": variant(model="baseline"), "SGD at 1e6": variant(model="baseline", lr=1e6)}})
