@@ -118,7 +118,8 @@ def _train_problem(args) -> str | None:
     if problem := _not_a_folder(args.out): return problem
     import torch
     from mnist_course.checkpoint import build_model
-    from mnist_course.train import make_optimizer, resolve_runtime
+    from mnist_course.step import resolve_runtime
+    from mnist_course.train import make_optimizer
     cfg = _train_config(args)
     try:  # the code that will run judges: the device, the model's options, the optimizer's numbers
         resolve_runtime(cfg)
@@ -469,10 +470,9 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
 # %% ../nbs/23_cli.ipynb #81644cf2
 def _package_errors() -> tuple:
     "The errors the lesson modules raise a user can fix: bad data or checkpoint, a run or sweep that cannot go on."
-    from mnist_course.checkpoint import CheckpointError
+    from mnist_course.checkpoint import CheckpointError, TrainingError
     from mnist_course.data import MnistDataError
     from mnist_course.sweep import SweepError
-    from mnist_course.train import TrainingError
     return MnistDataError, CheckpointError, TrainingError, SweepError
 
 def main(argv: list[str] | None = None) -> int:

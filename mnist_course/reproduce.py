@@ -21,7 +21,8 @@ from .evaluate import plot_history, evaluate_run, plot_roc_side_by_side, roc_per
 from .machine import describe_machine
 from .experiments import SWEEPS
 from .sweep import NEAR, seed_verdicts
-from .train import distributed, fit
+from .step import distributed
+from .train import fit
 
 # %% ../nbs/16_reproduce.ipynb #287aec5e
 REPORT_AUC = "per-class ROC curves with their AUCs for both models (Figure 6)"

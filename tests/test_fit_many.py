@@ -3,7 +3,7 @@ import torch
 
 from mnist_course import step
 from mnist_course.config import make_config
-from mnist_course.train import fit_many
+from mnist_course.sweep import fit_many
 
 TINY = dict(epochs=1, samples_per_epoch=200, train_subset=1_000, eval_subset=100, bs=50)  # 4 steps a run
 
