@@ -1,4 +1,4 @@
-"""Several runs at once on one device (lesson 11's `fit_many`): aggregate training images/s of K runs against one.
+"""Several runs at once on one device (lesson 15's `fit_many`): aggregate training images/s of K runs against one.
 
 Each row trains K independent runs of the same model and recipe (seeds 0..K-1) in one process, one step of each in
 turn; on CUDA each run queues its captured step on its own stream, so the GPU overlaps them. The rate of a row is
@@ -14,7 +14,8 @@ import statistics
 from mnist_course.config import make_config
 from mnist_course.data import load_mnist
 from mnist_course.machine import describe_machine
-from mnist_course.train import fit_many, resolve_runtime
+from mnist_course.step import resolve_runtime
+from mnist_course.sweep import fit_many
 
 
 def aggregate_rate(model: str, k: int, images: int, data, bs: int) -> float:

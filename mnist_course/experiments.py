@@ -7,8 +7,7 @@ __all__ = ['ABLATION_BUDGET', 'ABLATION_VIEWS', 'SWEEPS', 'BATCH_BUDGET', 'RECIP
            'DOUBLE_SOFTMAX_B', 'UNIT_B', 'FP32', 'recipe_views']
 
 # %% ../nbs/appendix_experiments.ipynb #a9e00004
-from .config import FAST, PRESETS, REPORT, make_config
-from .sweep import cumulative_variants, kernel_variants, variant
+from .config import FAST, PRESETS, REPORT, cumulative_variants, kernel_variants, make_config, variant
 
 # %% ../nbs/appendix_experiments.ipynb #4d4be7a0
 ABLATION_BUDGET = dict(epochs=2, samples_per_epoch=60_000)  # a tenth of the report's images

@@ -6,8 +6,8 @@ import pytest
 import torchvision
 from torch import nn
 
-from mnist_course.sweep import (MODIFICATIONS, STEM_KERNELS, TORCHVISION, cumulative_variants, kernel_variants, model_options,
-                                run_name, summarize, sweep_table, variant)
+from mnist_course.config import MODIFICATIONS, STEM_KERNELS, TORCHVISION, cumulative_variants, kernel_variants, variant
+from mnist_course.sweep import model_options, run_name, summarize, sweep_table
 from command import mnist_course as cli
 from mnist_course.checkpoint import build_model
 

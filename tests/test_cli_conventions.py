@@ -84,10 +84,9 @@ OOM = "CUDA out of memory"
 
 def test_only_the_package_errors_become_one_line(monkeypatch, capsys):
     "The package's error classes: one line, exit 1; any other error (a CUDA OOM, a torch bug) keeps its traceback."
-    from mnist_course.checkpoint import CheckpointError
+    from mnist_course.checkpoint import CheckpointError, TrainingError
     from mnist_course.data import MnistDataError
     from mnist_course.sweep import SweepError
-    from mnist_course.train import TrainingError
     for error in (MnistDataError, CheckpointError, TrainingError, SweepError):
         monkeypatch.setattr(cli, "cmd_data", lambda args, error=error: (_ for _ in ()).throw(error("what to fix")))
         assert cli.main(["data"]) == 1

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from mnist_course.config import make_config
-from mnist_course.train import TrainingError, fit
+from mnist_course.checkpoint import TrainingError
+from mnist_course.train import fit
 
 TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
 RECORDS = ("config.json", "history.json", "metrics.json")

@@ -221,7 +221,7 @@ def test_cuda_fast_preset_learns_under_the_graph(mnist):
 def test_cudnn_autotuning_is_off_unless_asked_and_put_back(mnist):
     "Off by default (no gain measured inside the graph), on when asked; runs recorded while None meant 'on for CUDA' read as off."
     from mnist_course.config import TrainConfig
-    from mnist_course.train import resolve_runtime
+    from mnist_course.step import resolve_runtime
     assert resolve_runtime(make_config("resnet34", device="cpu")).cudnn_benchmark is False
     assert resolve_runtime(make_config("resnet34", device="cpu", cudnn_benchmark=True)).cudnn_benchmark is True
     assert resolve_runtime(TrainConfig(device="cpu", cudnn_benchmark=None)).cudnn_benchmark is False

@@ -123,7 +123,8 @@ def test_half_the_rate_for_twice_the_steps():
 def test_a_run_file_keeps_its_curve_and_its_aucs(tmp_path):
     from mnist_course.config import TINY
     from mnist_course.data import load_mnist
-    from mnist_course.sweep import run_variant, variant
+    from mnist_course.config import variant
+    from mnist_course.sweep import run_variant
     row = run_variant(variant(model="baseline"), 0, tmp_path, load_mnist(), dict(TINY, epochs=2), auc=True)
     assert len(row["val_accs"]) == 2 and row["val_accs"][-1] == row["val_acc"]
     assert sorted(row["test_auc"], key=int) == [str(c) for c in range(10)]

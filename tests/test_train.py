@@ -16,10 +16,12 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from command import SCRIPT, mnist_course as cli
-from mnist_course.checkpoint import CheckpointError, build_model, latest_checkpoint, load_model, load_state, load_weights
+from mnist_course.checkpoint import (CheckpointError, TrainingError, build_model, latest_checkpoint, load_model, load_state,
+                                     load_weights)
 from mnist_course.config import make_config
 from mnist_course.data import split_train_val
-from mnist_course.train import TrainingError, fit, fit_many, lr_at
+from mnist_course.sweep import fit_many
+from mnist_course.train import fit, lr_at
 
 TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
 NOT_TIMING = ("seconds", "images_per_s", "hardware")
@@ -97,13 +99,13 @@ def test_refuses_to_overwrite_and_to_change_recipe(mnist, baseline_run):
 
 def test_divergence_stops_and_keeps_last_good_checkpoint(mnist, tmp_path, monkeypatch):
     import mnist_course.train as train
-    real = train.train_steps
+    real = train.across_processes
     calls = []
     def poisoned(*a, **kw):  # epoch 2's loss is NaN, as a diverging run's would be
-        loss, acc, n = yield from real(*a, **kw)
+        loss, acc, n = real(*a, **kw)
         calls.append(1)
         return (float("nan") if len(calls) == 2 else loss), acc, n
-    monkeypatch.setattr(train, "train_steps", poisoned)
+    monkeypatch.setattr(train, "across_processes", poisoned)
     with pytest.raises(TrainingError, match="epoch 2: loss is nan.*last good checkpoint is kept"):
         fit(make_config("baseline", **{**TINY, "epochs": 3}), mnist, out=tmp_path)
     assert latest_checkpoint(tmp_path).name == "epoch-001"

@@ -12,7 +12,9 @@ from mnist_course.checkpoint import build_model, latest_checkpoint, save_checkpo
 from mnist_course.config import describe_cuts, make_config
 from mnist_course.evaluate import evaluate_run
 from mnist_course.machine import cpu_bf16_fast
-from mnist_course.train import TrainingError, fit, resolve_runtime
+from mnist_course.checkpoint import TrainingError
+from mnist_course.step import resolve_runtime
+from mnist_course.train import fit
 
 TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
 
