@@ -71,16 +71,17 @@
 #       EfficientNet-B0 has no GPU timing yet (estimated 90 s a run).
 # TINY=1 runs a batch's code path in minutes on a CPU (the tiny budget, nothing compared with the committed runs) to
 # rehearse it before GPU time is spent: e.g. `TINY=1 BATCH=targets OUT=/tmp/out-targets bash benchmarks/gpu_session.sh`.
-# Its outputs are never results; in `targets` the baseline stands in for the candidate's ResNet34s (a CPU takes hours to
-# evaluate five ResNet34s on 10,000 test images with views). PARALLEL=K skips ablation-full's benchmark and trains K at
-# once (a rehearsal of --parallel).
+# Its outputs are never results: its archive holds rehearsal/, not results/. In `targets` the baseline stands in for the
+# candidate's ResNet34s (a CPU takes hours to evaluate five ResNet34s on 10,000 test images with views). PARALLEL=K
+# skips ablation-full's benchmark and trains K at once (a rehearsal of --parallel).
 set -uo pipefail
 BATCH=${BATCH:-}; TINY=${TINY:-0}; BUDGET=${BUDGET:-540}
 case $BATCH in resnet34-99.45|targets|ablation-full|families) ;;
   *) echo "usage: BATCH=resnet34-99.45|targets|ablation-full|families [TINY=1] [BUDGET=s] bash $0" >&2; exit 2 ;; esac
 export PYTHONUNBUFFERED=1 MNIST_COURSE_DATA=${MNIST_COURSE_DATA:-$PWD/.device/mnist}
 OUT=${OUT:-/tmp/gpu_out}; WORK=${WORK:-/tmp/gpu_work}; START=$(date +%s)
-mkdir -p "$OUT" "$WORK/bin" "$WORK/results/sweeps" "$WORK/logs" "$WORK/state"
+RES=$WORK/$([ "$TINY" = 1 ] && echo rehearsal || echo results)  # a rehearsal's runs never unpack into results/
+mkdir -p "$OUT" "$WORK/bin" "$RES/sweeps" "$WORK/logs" "$WORK/state"
 if [ -d .whl ]; then python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target /tmp/site .whl/*.whl || exit 1; fi
 export PYTHONPATH=$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}  # the package straight from the checkout
@@ -88,7 +89,7 @@ CLI='import sys; from mnist_course.cli import main; sys.exit(main(sys.argv[1:]))
 printf '#!/bin/sh\nexec python3 -c "%s" "$@"\n' "$CLI" > "$WORK/bin/mnist-course" && chmod +x "$WORK/bin/mnist-course"
 export PATH=$WORK/bin:$PATH
 python3 -c "import mnist_course.train" || { echo "the course does not import here: prepare and carry .whl"; exit 1; }
-if [ -d .device/work/results ]; then cp -rn .device/work/results/. "$WORK/results/" || true; fi  # an earlier call's
+if [ -d .device/work/results ]; then cp -rn .device/work/results/. "$RES/" || true; fi  # an earlier call's runs
 
 stamp() { echo "== $(date -u +%T) (+$(( $(date +%s) - START )) s) $*"; }
 left() { echo $(( BUDGET - ($(date +%s) - START) )); }
@@ -97,11 +98,11 @@ fits() {  # SECONDS WHAT: whether WHAT, estimated at SECONDS, can finish in this
   [ "$(left)" -ge $(( $1 + 10 )) ] && return
   stamp "not started, $(left) s left for $2 (about $1 s): the next call starts there"; return 1; }
 pack() {  # results/ (no checkpoints) into $OUT/results.tgz, and the sweeps' logs into logs.tgz
-  tar -czf "$WORK/results.tgz" -C "$WORK" --exclude=checkpoints results && tar -czf "$WORK/logs.tgz" -C "$WORK" logs &&
-    cp "$WORK/results.tgz" "$WORK/logs.tgz" "$OUT/"; }
+  tar -czf "$WORK/results.tgz" -C "$WORK" --exclude=checkpoints "${RES##*/}" &&
+    tar -czf "$WORK/logs.tgz" -C "$WORK" logs && cp "$WORK/results.tgz" "$WORK/logs.tgz" "$OUT/"; }
 committed() {  # SWEEP...: the committed run files of each into $WORK beside this call's (a tiny rehearsal: none)
-  for s in "$@"; do mkdir -p "$WORK/results/sweeps/$s"
-    [ "$TINY" = 1 ] || cp -n results/sweeps/$s/*-seed*.json "$WORK/results/sweeps/$s/" 2>/dev/null || true; done; }
+  for s in "$@"; do mkdir -p "$RES/sweeps/$s"
+    [ "$TINY" = 1 ] || cp -n results/sweeps/$s/*-seed*.json "$RES/sweeps/$s/" 2>/dev/null || true; done; }
 
 if [ "$TINY" = 1 ]; then
   SWEEP_TINY=--tiny; TRAIN_TINY="--epochs 1 --samples-per-epoch 256 --train-subset 1000 --eval-subset 200"; VIEWS=2
@@ -121,13 +122,13 @@ sweep_step() {  # SWEEP SECONDS VARIANT:SEED...: those runs of SWEEP in one proc
   fits "$est" "$name: $*" || return 1
   stamp "sweep $name: $*"; t0=$(date +%s)
   timeout $(limit $(( SLACK * est ))) mnist-course sweep "$name" $SWEEP_TINY --only "$@" --parallel "${K:-1}" \
-    --out "$WORK/results/sweeps/$name" >> "$WORK/logs/$name.log" 2>&1 < /dev/null
+    --out "$RES/sweeps/$name" >> "$WORK/logs/$name.log" 2>&1 < /dev/null
   echo "   exit $?, $(( $(date +%s) - t0 )) s"; pack; }
 
 run_plan() {  # stdin: lines 'SWEEP SECONDS VARIANT:SEED', in order; the runs not yet written, K of a seed at once
   local plan todo name est item sweep= seed= total=0 step=()
   plan=$(cat); committed $(cut -d " " -f 1 <<< "$plan" | sort -u)
-  todo=$(python3 benchmarks/gpu_batches.py pending --results "$WORK/results" <<< "$plan") || return 1
+  todo=$(python3 benchmarks/gpu_batches.py pending --results "$RES" <<< "$plan") || return 1
   while read -r -u 3 name est item; do
     [ -n "$name" ] || continue
     if [ ${#step[@]} -gt 0 ] && { [ ${#step[@]} -ge "${K:-1}" ] || [ "$name/${item##*:}" != "$sweep/$seed" ]; }; then
@@ -155,8 +156,8 @@ evaluate_step() {  # OUT SECONDS RUN... [OPTION...]: `mnist-course evaluate` of 
   echo "   exit ${PIPESTATUS[0]}, $(( $(date +%s) - t0 )) s"; pack; }
 
 summaries() {  # SWEEP...: each sweep's table from every run file in $WORK, if time is left (after the batch's runs)
-  for s in "$@"; do [ "$(left)" -gt 20 ] && [ -d "$WORK/results/sweeps/$s" ] &&
-    timeout $(limit 30) mnist-course sweep "$s" $SWEEP_TINY --no-train --out "$WORK/results/sweeps/$s" 2>&1 | tail -n 12
+  for s in "$@"; do [ "$(left)" -gt 20 ] && [ -d "$RES/sweeps/$s" ] &&
+    timeout $(limit 30) mnist-course sweep "$s" $SWEEP_TINY --no-train --out "$RES/sweeps/$s" 2>&1 | tail -n 12
   done; }
 
 main() {
@@ -168,7 +169,7 @@ GPU=$(python3 -c "import torch; print(torch.cuda.get_device_name(0) if torch.cud
 case $GPU in *H100*) TAG=h100 ;; *H200*) TAG=h200 ;; "") TAG=cpu ;; *) TAG=gpu ;; esac
 if [ "$TAG" = cpu ] && [ "$TINY" != 1 ]; then echo "no CUDA GPU here: the full budgets need one (TINY=1: a rehearsal)"
   exit 1; fi
-BEYOND=$WORK/results/beyond-$TAG; mkdir -p "$BEYOND"
+BEYOND=$RES/beyond-$TAG; mkdir -p "$BEYOND"
 stamp "batch $BATCH on ${GPU:-this CPU}, ${BUDGET} s"
 cuda_tests
 
@@ -196,7 +197,7 @@ PLAN
   local c=$BEYOND/candidate.md  # chosen once: a second call keeps the first call's choice
   if [ ! -f "$c" ]; then  # the committed fast runs and this call's; a tiny rehearsal reads the committed ones only
     committed $(cd results/sweeps && ls -d fast-*-resnet34)
-    python3 benchmarks/gpu_batches.py candidate --results "$([ "$TINY" = 1 ] && echo results || echo "$WORK/results")" \
+    python3 benchmarks/gpu_batches.py candidate --results "$([ "$TINY" = 1 ] && echo results || echo "$RES")" \
       > "$c" || { cat "$c"; rm -f "$c"; return; }; fi
   cp "$c" "$OUT/"; cat "$c"
   local name opts runs=(); name=$(sed -n 's/^run name: //p' "$c"); opts=$(sed -n 's/^train options: //p' "$c")
