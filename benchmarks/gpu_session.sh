@@ -29,8 +29,8 @@
 # parallel.md (ablation-full) or candidate.md (targets; also in beyond-GPU/).
 # To commit a real GPU run: `tar -xzf results.tgz --skip-old-files` in the repository root (a committed record is never
 # overwritten), then regenerate each touched sweep's summary from every run file, `mnist-course sweep NAME --no-train`
-# (lessons 15, 16, 17 and 19 read results/sweeps/NAME/NAME.json), and, after new beyond runs, the leaderboard:
-# `python -c "from mnist_course.results import write_leaderboard; write_leaderboard()"`.
+# (lessons 15, 16, 17 and 19 read results/sweeps/NAME/NAME.json), then what CONTRIBUTING.md regenerates after a new
+# run (the leaderboard and the README's headline table); beyond-GPU/candidate.md goes into that folder's README.
 #
 # The batches. Minutes are GPU time inside the call, estimated from committed timings (the run files' train_seconds);
 # each start of a machine costs 1-2 minutes more. Runs go in order of importance; a run starts only if its estimate
