@@ -265,17 +265,28 @@ def cmd_reproduce(args) -> None:
     print(f"report: {Path(args.out) / 'report.md'}\nfigures beside it: {figures}")
 
 # %% ../nbs/23_cli.ipynb #84470c31
+def _sweep_problem(args) -> str | None:
+    "Why `--only` cannot run, found before any data loads: a run the sweep does not have, or nothing to train."
+    if not args.only: return None
+    if not args.train: return "--only names runs to train; it cannot go with --no-train"
+    from mnist_course.experiments import SWEEPS, chosen_runs
+    try: chosen_runs(SWEEPS[args.name], args.only)
+    except ValueError as e: return f"--only {e}"
+
 def cmd_sweep(args) -> int:
     "Train every variant of sweep `args.name` with each seed (reusing finished runs); write NAME.json, .md and .png."
     from mnist_course.data import load_mnist
     from mnist_course.machine import is_lead
-    from mnist_course.experiments import SWEEPS
+    from mnist_course.experiments import SWEEPS, chosen_runs
     from mnist_course.sweep import run_sweep, sweep_summary, write_sweep
     sweep = SWEEPS[args.name]
     out = args.out or ("runs/ablation" if args.command == "ablate" else f"results/sweeps/{args.name}")
     budget = {**sweep["budget"], **TINY} if args.tiny else sweep["budget"]  # tiny: the sweep's recipe, TINY's sizes
-    rows = run_sweep(sweep, out, args.seeds, budget, load_mnist(args.source, args.root) if args.train else None,
-                     train=args.train, parallel=args.parallel)
+    data = load_mnist(args.source, args.root) if args.train else None
+    for part, seeds in chosen_runs(sweep, args.only or []):  # --only: these runs, in this order (appendix)
+        run_sweep(part, out, seeds, budget, data, parallel=args.parallel)
+    rows = run_sweep(sweep, out, [] if args.only else args.seeds, budget, data, train=args.train,
+                     parallel=args.parallel)
     if not is_lead(): return  # under torchrun, the lead process summarizes
     if not rows: return _fail(args.command, f"{out}: no finished {args.name} runs to summarize")
     write_sweep(out, rows, budget, sweep, args.name)
@@ -427,10 +438,10 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
                     help="the teachers label with N TTA views too (default: 0)")
     st.add_argument("--resume", action="store_true", help="continue the student in --out from its last checkpoint")
     _add_data_options(st)
-    sw = _command(sub, "sweep", cmd_sweep,
+    sw = _command(sub, "sweep", cmd_sweep, _sweep_problem,
                   help="a named sweep of lessons 15, 17, 18 and 19 (variants x seeds); `sweep --help` lists them")
     sw.add_argument("name", choices=_SweepNames(), metavar="NAME", help="one of: %(choices)s")
-    ab = _command(sub, "ablate", cmd_sweep,
+    ab = _command(sub, "ablate", cmd_sweep, _sweep_problem,
                   help="the report's ResNet34 modifications one at a time and the stem kernel sweep, over seeds")
     ab.set_defaults(name="ablation")
     for q in (sw, ab):
@@ -438,6 +449,8 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
                        help="results folder (default: results/sweeps/NAME; ablate: runs/ablation)")
         q.add_argument("--seeds", type=SEED, nargs="+", default=[0, 1, 2], metavar="SEED",
                        help="seeds to train (default: 0 1 2); the summary keeps every run already in --out")
+        q.add_argument("--only", nargs="+", metavar="VARIANT:SEED",
+                       help="train only these runs, in this order, instead of every variant with each seed")
         q.add_argument("--no-train", dest="train", action="store_false",
                        help="train nothing: summarize every run already in --out, whatever --seeds says")
         q.add_argument("--parallel", type=RUNS, default=1, metavar="K",
