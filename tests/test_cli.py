@@ -72,6 +72,9 @@ def test_evaluate_an_ensemble_with_tta(source, tmp_path, small_mnist):
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "auto" / "metrics.json").read_text())  # chosen on each run's validation images: no TTA, then 3 strengths
     assert list(m["tta_validation"]) == ["0", "0.25", "0.5", "1"] and all(len(a) == 2 for a in m["tta_validation"].values())
+    from mnist_course.ensemble import best_strength, held_out_images  # lesson 19's checks (its CPU run is a slow cell)
+    assert m["strength"] == best_strength({float(s): a for s, a in m["tta_validation"].items()})  # the test set saw only that
+    assert len(held_out_images(runs[0], small_mnist)[0]) == 900  # each run's own validation split: 15% of 6,000
     assert r.stdout.startswith("validation, no TTA: runs alone") and f"{m['label']}: test accuracy" in r.stdout
     assert run("evaluate", *runs[:1], "--tta-strength", "0.5").stderr.endswith("give --tta N too\n")
     assert "expected a number in [0, 1] or 'auto'" in run("evaluate", *runs[:1], "--tta", "2", "--tta-strength", "-1").stderr
