@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import torch.distributed as dist
 from PIL import Image
 from safetensors.torch import load_file
 
-from command import SCRIPT, mnist_course as cli
+from command import mnist_course as cli
 from conftest import TINY
 from mnist_course.checkpoint import CheckpointError, build_model, latest_checkpoint, load_model, load_state, load_weights
 from mnist_course.config import make_config
@@ -125,17 +124,33 @@ def test_runs_trained_at_once_end_as_if_alone(mnist, tmp_path):
     assert recipe(many[0]["history"]) != recipe(many[1]["history"])
 
 
+KILLED = """\
+"mnist-course ARGS... that kills itself (SIGKILL, as a power cut would) before batch BATCH of its second epoch."
+import os, signal, sys
+from mnist_course import augment, cli
+
+real, epochs = augment.AugmentedStream.__iter__, []
+def dying(self):
+    epochs.append(1)
+    for i, batch in enumerate(real(self)):
+        if len(epochs) == 2 and i == int(sys.argv[1]): os.kill(os.getpid(), signal.SIGKILL)
+        yield batch
+augment.AugmentedStream.__iter__ = dying
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
 def test_cli_train_killed_mid_epoch_then_resumed_matches_uninterrupted(mnist, source, tmp_path):
-    "SIGKILL during epoch 2 (after epoch 1's checkpoint), then --resume: same weights and history as never interrupted."
-    long = {**TINY, "samples_per_epoch": 20_000}  # epochs long enough to be killed in the middle of one
-    ref = fit(make_config("baseline", **long), mnist, out=tmp_path / "ref")
+    """SIGKILL in epoch 2, three of its eight steps done (after epoch 1's checkpoint), then --resume: same weights and
+    history as never interrupted. The process kills itself at that step, so the kill never misses the epoch."""
+    ref = fit(make_config("baseline", **TINY), mnist, out=tmp_path / "ref")
     out = tmp_path / "killed"
     args = ["train", "--model", "baseline", "--out", out, "--source", source, "--root", tmp_path / "root",
-            *[x for k, v in long.items() for x in (f"--{k.replace('_', '-')}", v)]]
-    proc = subprocess.Popen([SCRIPT, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while latest_checkpoint(out) is None and time.time() < deadline and proc.poll() is None: time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL); proc.wait()
+            *[x for k, v in TINY.items() for x in (f"--{k.replace('_', '-')}", v)]]
+    (tmp_path / "killed.py").write_text(KILLED)
+    proc = subprocess.run([sys.executable, *map(str, [tmp_path / "killed.py", 3, *args])], capture_output=True,
+                          timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-3000:]
     assert latest_checkpoint(out).name == "epoch-001", "the kill did not land in epoch 2"
     r = cli(*args, "--resume")
     assert r.returncode == 0, r.stderr
