@@ -86,8 +86,9 @@ def test_a_sweep_reuses_its_runs_and_keeps_them_beside_new_seeds(mnist, tmp_path
     a network two views share trains once, a second call trains nothing, another budget is refused, seeds not run
     are not made up, a new seed keeps the old ones, and a summary that would leave a run out is refused."""
     from mnist_course.config import TINY
-    from mnist_course.sweep import SweepError, run_sweep, variant, write_sweep
-    from mnist_course.train import TrainingError
+    from mnist_course.config import variant
+    from mnist_course.sweep import SweepError, run_sweep, write_sweep
+    from mnist_course.checkpoint import TrainingError
     two = dict(title="two small networks", budget=TINY, target=None,
                views={"rate": {"the reading": variant(model="baseline"), "10x": variant(model="baseline", lr=0.01)},
                       "again": {"the same network": variant(model="baseline")}})
