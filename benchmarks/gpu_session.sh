@@ -110,11 +110,12 @@ if [ "$TINY" = 1 ]; then
 else
   SWEEP_TINY=; TRAIN_TINY=; VIEWS=8; SLACK=2; fi
 
-cuda_tests() {  # once per warm machine: the CUDA tests of the fast step and of several runs at once
+CUDA_TESTS="tests/test_step.py tests/test_gpu_batches.py tests/test_augment.py"  # all tests named *cuda*
+cuda_tests() {  # once per warm machine: the CUDA tests of the fast step, several runs at once, and augmentation
   if [ -f "$WORK/state/tests.log" ]; then stamp "CUDA tests: ran in an earlier call"; else
     stamp "CUDA tests"  # the cuBLAS workspace fixed: one stream or another gives the same products (the fit_many test)
     CUBLAS_WORKSPACE_CONFIG=:4096:8 timeout $(limit 150) python3 -m pytest -q -rA -p no:cacheprovider -k cuda \
-      tests/test_step.py tests/test_gpu_batches.py 2>&1 | tail -n 30 > "$WORK/state/tests.log"; fi
+      $CUDA_TESTS 2>&1 | tail -n 30 > "$WORK/state/tests.log"; fi
   cp "$WORK/state/tests.log" "$OUT/"; tail -n 1 "$OUT/tests.log"; }
 
 sweep_step() {  # SWEEP SECONDS VARIANT:SEED...: those runs of SWEEP in one process (K at once), if they fit

@@ -204,6 +204,6 @@ def test_bad_arguments_get_clear_errors(digits, call, error, match):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: a CPU generator for CUDA parameters")
-def test_generator_on_the_wrong_device():
+def test_cuda_generator_on_the_wrong_device():
     with pytest.raises(ValueError, match="create it with torch.Generator"):
         sample_affine(4, torch.Generator(), device="cuda")

@@ -195,3 +195,19 @@ def test_cuda_runs_trained_at_once_under_the_graph_end_as_if_alone(mnist, tmp_pa
                     for k in v)
         assert all(torch.equal(w[k], v[k]) for k in v), f"seed {c.seed}: other weights at once (max relative {worst:.1e})"
     assert recipe(many[0]["history"]) != recipe(many[1]["history"])
+
+
+def test_every_test_that_needs_cuda_is_named_cuda_and_run_by_the_gpu_session():
+    """A test skipped without a GPU runs nowhere else: the GPU session's `-k cuda` over CUDA_TESTS must select it."""
+    import ast
+    listed = re.search(r'^CUDA_TESTS="([^"]+)"', (ROOT / "benchmarks" / "gpu_session.sh").read_text(), re.M)[1].split()
+    needs_cuda = lambda d: "cuda.is_available" in ast.unparse(d) or ast.unparse(d) == "cuda"  # skipif or @cuda
+    found = {}
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found[f"tests/{path.name}"] = [f.name for f in tree.body if isinstance(f, ast.FunctionDef)
+                                       and any(needs_cuda(d) for d in f.decorator_list)]
+    assert len(found["tests/test_step.py"]) >= 6, "the search misses test_step's CUDA tests: the pattern is stale"
+    for path, names in found.items():
+        assert not names or path in listed, f"{path} has CUDA tests ({names}) that gpu_session.sh's CUDA_TESTS omits"
+        assert all("cuda" in n for n in names), f"{path}: {[n for n in names if 'cuda' not in n]} escape `-k cuda`"
