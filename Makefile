@@ -64,5 +64,8 @@ $(ORT_WEB)/.unpacked-$(ORT_WEB_VERSION):
 	rm $(ORT_WEB_TGZ)
 	touch $@
 
+# The build's output is kept in _proc/build.log, its first line the time it started: tests/test_site.py reuses this
+# build (CI runs `make docs` before `make test`) when no file of the repository has changed since.
 docs: $(BIN)/.docs-installed $(ORT_WEB)/.unpacked-$(ORT_WEB_VERSION)  ## build the course website into _docs/
-	$(BIN)/python docs/build.py
+	set -o pipefail; log=$$(mktemp); { echo "docs/build.py started at $$(date +%s.%N)"; $(BIN)/python docs/build.py 2>&1; } \
+	    | tee $$log && mv $$log _proc/build.log

@@ -1,219 +1,256 @@
 #!/usr/bin/env bash
-# The GPU checks this project owes, as ONE prepared device run (see the device tool's README).
-# Prepare here (no GPU needed), from the repository root:
-#   mkdir -p .device/mnist && cp ../shared/data/mnist/* .device/mnist/          # data travels in .device (git-ignored)
+# The GPU batches this project owes, each ONE prepared device call that fits one 15-minute lease (the device tool's
+# README): `BATCH=NAME bash benchmarks/gpu_session.sh` runs one batch inside BUDGET seconds (default 540, 9 minutes).
+#
+# Prepare once, here (no GPU needed), from the repository root; both folders are git-ignored and travel by `carry`:
+#   mkdir -p .device/mnist && cp ../shared/data/mnist/*.gz .device/mnist/          # MNIST's four files, 11 MB
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#       --platform manylinux2014_x86_64 -d .whl torchinfo==1.8.0              # the one package the device lacks
-# Then run on the device with carry [".device", ".whl"] and timeout_s 600 (BUDGET keeps the script inside it):
-#   bash benchmarks/gpu_session.sh
-# Stages, in this order, each with its own time limit, each leaving its results in $OUT as soon as it ends:
-#   tests       the CUDA tests of tests/test_step.py (captured step = eager step for SGD, Nesterov SGD with and without
-#               weight decay, and Adam, learning rate followed, fit on CUDA, the fast preset learning through the graph,
-#               the ResNet34 with dropout 0.5 under the graph, a run resumed under the graph as the uninterrupted one);
-#               TEST_MORE adds files (e.g.
-#               "tests/test_trust.py -k 'not torchrun'": one test accuracy per run, records of how it ran)
-#   reproduce   `mnist-course reproduce --preset paper`, alone on the GPU (targets: <= 150 s wall; ResNet34 <= 70 s
-#               and baseline <= 15 s of training)
-#   features    benchmarks/train.py --features: reference, then the course's pieces one at a time, both models
-#   engine      benchmarks/train.py --in-graph, ResNet34: from the graph in fp32, what bf16, channels_last and cuDNN
-#               autotuning each buy where the GPU sets the pace (issue 12)
-#   augment     the augmentation and loader benchmarks (per-sample torchvision vs the course's, on the GPU)
-#   compile     benchmarks/train.py --compile reduce-overhead: torch.compile's CUDA graphs beside the course's graph
-#   ablation    the ablation sweep of lesson 15, one process per seed side by side, then its summary
-#   beyond      issue 14 (lessons 19, 20, 06): `train --preset fast`, 5 seeds of the ResNet34 (BEYOND_MODELS; the
-#               baseline is CPU-sized), their ensemble without and with TTA (`evaluate RUN... --tta N`), and with TTA at the
-#               strength the runs' own validation images choose (`--tta-strength auto`); RECIPES names
-#               the recipes trained so, each about 5 GPU-minutes (what the preset's took on the H200): fast (the preset),
-#               wd (weight decay 5e-4), wd-b256-e5
-#               (and batch 256 at peak 0.1 for 5 epochs; see recipe() below); then, of the preset's runs, DenseNet121 with
-#               the fast preset (DENSE_SEEDS, e.g. 0), a self-trained student of each seed in STUDENTS (e.g. "0 1 2";
-#               `self-train TEACHER`), and the ensemble of the ResNet34s with the DenseNet121s; finished runs are
-#               resumed where their weights came back (the baseline's) or where an earlier call on the same warm machine
-#               left them in $WORK (the ResNet34's and DenseNet121's weights are too big to come back, so their ensembles
-#               and students run on the machine that trained them); commit results.tgz's beyond/ as results/beyond-GPU
-#               (e.g. beyond-h100): lessons 19 and 20 and the leaderboard read it
-#   sweeps      the GPU sweeps (`mnist-course sweep NAME`; SWEEP_NAMES picks; default, in this order: fast-batch-resnet34
-#               (issue 14, still open: batch 128, 256 and 512 with the peak rate scaled, then the seconds saved spent on
-#               epochs, against the 25 s target; about 6 H100-minutes), fast-epochs-resnet34
-#               (issue 14: how far the fast recipe goes with 2-8 epochs; 6 of 12 runs done on an H100, about 4
-#               H100-minutes left), detective-resnet34 (issue 13), reading-g-resnet34 (issue 28: every epoch 1.2M
-#               images, 12M a run, and its equivalent at SGD 0.01), recipe-resnet34 (issue 29, lesson 18: the
-#               fast recipe's ingredients added to the report's recipe one at a time, then each removed from the
-#               preset; 10 networks x 3 seeds at the preset's budget, about 12 H200-minutes), ablation-fast and
-#               ablation-full (issue 13: the ablation with
-#               the fast and the report's recipe); fast-wd-resnet34 (weight decay, 5 seeds) is done on an H100; the baseline's
-#               sweeps are CPU-sized and committed from the CPU; the order is the priority: detective-resnet34 alone is about
-#               20 GPU-minutes, so the later ones start in later sessions), resumed from results/sweeps/NAME: each
-#               finished run leaves its JSON at once, so a stage cut short keeps every finished run
-#   parallel    benchmarks/parallel.py: K = 1, 2, 4, 8 ResNet34 runs at once (`fit_many`), aggregate img/s (issue 31);
-#               then PARALLEL=K (default 1) makes the sweeps stage train K runs at a time (`sweep --parallel K`)
-# Issue 31's order for the sweeps: detective-resnet34 and reading-g-resnet34, ablation-full, recipe-resnet34, the rest of
-# fast-epochs-resnet34, then fast-batch-resnet34 and ablation-fast.
-# TINY=1 runs the same stages in seconds on a CPU, to check the script itself before spending GPU time.
-# STAGES picks stages (default: "tests parallel sweeps beyond", what is owed (issue 31): the beyond stage's recipes against issue 14's targets,
-# then the sweeps; reproduce, features, engine, augment, compile and the preset's beyond runs ran on an H200 and are
-# committed in results/ (beyond-h200, benchmarks-h200.md, reproduce-paper-h200); tests, reproduce and features ran on an
-# H100 too (reproduce-paper-h100, benchmarks-h100.md); results/ablation-h100 holds the ablation at its budget). The beyond
-# stage's defaults are what is owed first: RECIPES "wd" (so that the sweeps get the rest of one call; a second call on the
-# warm machine: STAGES=beyond RECIPES=wd-b256-e5), no DenseNet121 and no students (both are committed from the H200);
-# RECIPES=fast DENSE_SEEDS=0 STUDENTS="0 1 2" repeats what the H200 ran;
-# BUDGET (s, default 540) caps the whole script: each stage's limit shrinks to what is left. Runs carried in
-# .device/reproduce, .device/ablation and .device/beyond (unpacked from an earlier results.tgz) are reused where complete:
-# ablation runs, and runs whose weights came back (the baseline's).
+#       --platform manylinux2014_x86_64 -d .whl torchinfo==1.8.0                 # 23 kB; what the device lacks
+# The device's image has every other package the course imports (KINDS.md, "Python packages already there": filelock,
+# scipy, statsmodels, safetensors, matplotlib, seaborn, scikit-learn, tqdm). machine.txt prints their versions there:
+# carry a wheel only for a package that settings.ini asks in a newer version than machine.txt shows.
+#
+# The device call (one batch a lease; the script ends within about 10 s of BUDGET, so 600 s leaves room to spare):
+#   run(command="BATCH=resnet34-99.45 bash benchmarks/gpu_session.sh", carry=[".device", ".whl"], timeout_s=600)
+# A second call continues where the first stopped. Make it at once, while the machine is warm (30 s), with BUDGET the
+# lease's time left (status's budget_left_s) less 40 s, and timeout_s 30 s above BUDGET; e.g. with 4 minutes left:
+#   run(command="BATCH=resnet34-99.45 BUDGET=200 bash benchmarks/gpu_session.sh", carry=[".device", ".whl"],
+#       timeout_s=230)
+# How finished work is carried over: everything lands in $WORK (default /tmp/gpu_work), which stays on the machine while
+# it is warm (30 s after a call), and is packed into $OUT/results.tgz after every step. A run is skipped when its file
+# is in $WORK; a sweep also skips what results/sweeps/NAME already holds (copied into $WORK first). If the machine went
+# back between calls, unpack the first call's results.tgz into .device/work (`mkdir -p .device/work && tar -xzf
+# results.tgz -C .device/work`): the script copies .device/work/results into $WORK (empty .device/work before another
+# batch). Weights never come back (89 MB a ResNet34 checkpoint): an ensemble needs its runs trained on the machine that
+# evaluates it. What travels (the tree, .device, .whl) is about 46 MB of the 64 MB a call may carry.
+#
+# What comes back in $OUT: machine.txt, session.log (everything printed), tests.log, results.tgz (results/ as the repo
+# lays it out: sweeps/NAME/*.json, beyond-GPU/RUN/ without checkpoints, with RUN.log), logs.tgz (each sweep's log), and
+# parallel.md (ablation-full) or candidate.md (targets; also in beyond-GPU/).
+# To commit a real GPU run: `tar -xzf results.tgz --skip-old-files` in the repository root (a committed record is never
+# overwritten), then regenerate each touched sweep's summary from every run file, `mnist-course sweep NAME --no-train`
+# (lessons 15, 16, 17 and 19 read results/sweeps/NAME/NAME.json), then what CONTRIBUTING.md regenerates after a new
+# run (the leaderboard and the README's headline table); beyond-GPU/candidate.md goes into that folder's README.
+#
+# The batches. Minutes are GPU time inside the call, estimated from committed timings (the run files' train_seconds);
+# each start of a machine costs 1-2 minutes more. Runs go in order of importance; a run starts only if its estimate
+# fits in the time left (then the next call starts there). All ResNet34 runs committed before 2026-12-02 (56a94fb)
+# drew dropout from the old seeding, so a seed rerun today is a fresh draw of the same recipe, not a repeat.
+#   resnet34-99.45 (issue 39; about 12 minutes: 9 in the first call, the last two runs in a second)
+#       the CUDA tests; then detective-resnet34's (d) SGD at 0.01, seeds 0, 1, 2; (a) as written, seeds 1, 2; (b)
+#       momentum 0.9, seed 0; (a) in fp32 (sweep detective-resnet34-fp32), seed 0; (a) seed 0. The committed
+#       reproductions (results/reproduce-paper-h100, -h200) have (a) seed 0's configuration, but ran before the
+#       dropout seeding changed: copied into the sweep, a run named seed 0 would not be what seed 0 trains now, so it
+#       is trained, last. Each paper-budget ResNet34 run: 64-66 s of training in bf16 (reproduce-paper-h100, -h200),
+#       80 s with start and test; in fp32 about 114 s of training (10,500 img/s in the graph, benchmarks-h200): 130 s.
+#   targets (issue 40; about 10 minutes: 9.5 with weight decay chosen, 11 with 8 epochs; the TTA ensemble, last, may
+#       need the second call, on the same warm machine since the weights are there)
+#       the CUDA tests; fast-epochs-resnet34's missing runs, 6 and 8 epochs with seeds 1 and 2 (32 and 43 s of
+#       training on the H100); then the candidate of a rule fixed before these runs (benchmarks/gpu_batches.py: among
+#       the fast ResNet34 variants with run files for seeds 0, 1 and 2, the best mean validation accuracy over them;
+#       no test accuracy read), printed to candidate.md with its validation numbers; that candidate on fresh seeds 5-9
+#       (`mnist-course train --preset fast` and its options, into beyond-GPU/NAME-seedS, each 15 s more than its
+#       sweep's median training seconds); their ensemble without TTA (30 s) and with 8 views at the strength the
+#       runs' own validation images choose (`--tta-strength auto`, 90 s), into beyond-GPU/NAME-s5to9-ensemble and
+#       -ensemble-tta8-auto (no "seed" in the name: the leaderboard reads NAME-seedS as runs; probabilities come back,
+#       weights stay behind).
+#   ablation-full (issue 41; about 9.5 minutes with runs at 1.6x at once, 14 one at a time; the stem kernels: 8 more)
+#       the CUDA tests, with test_gpu_batches.py's fit_many test under the graph with dropout; benchmarks/parallel.py
+#       with K = 1, 2, 4 (capped at 60 s; parallel.md): if K runs at once train at least 1.6x one run's images/s and
+#       that test passed, the sweep trains K at once (`--parallel K`), else one at a time; then ablation-full's
+#       "modifications" view without the report's own network (torchvision's ResNet34, then each modification added),
+#       seed 0 of every network, then seed 1, then seed 2; then the stem-kernel view (3x3, 7x7) while time is left.
+#       No full-budget timing of these networks is committed: the estimates (35-85 s a run) scale the report's
+#       network's 65 s by the size of the maps each keeps (7x7 to 28x28 after the stem and pool).
+#   families (issue 42; about 9 minutes)
+#       the CUDA tests; the fast preset's runs of FAMILY_RUNS (MODEL:SEED, in order; default: efficientnet_b0:0
+#       densenet121:1 efficientnet_b0:1 densenet121:2 efficientnet_b0:2, so that both families reach two seeds first;
+#       DenseNet121's seed 0 is committed in results/beyond-h200) into beyond-GPU/MODEL-seedS, where lessons 05 and 19
+#       and the leaderboard read the preset's runs of every family (`seed_groups`): no sweep, since the ResNet34's and
+#       DenseNet121's fast runs are already run folders there. DenseNet121: 105 s of training on the H200;
+#       EfficientNet-B0 has no GPU timing yet (estimated 90 s a run).
+# TINY=1 runs a batch's code path in minutes on a CPU (the tiny budget, nothing compared with the committed runs) to
+# rehearse it before GPU time is spent: e.g. `TINY=1 BATCH=targets OUT=/tmp/out-targets bash benchmarks/gpu_session.sh`.
+# Its outputs are never results: its archive holds rehearsal/, not results/. In `targets` the baseline stands in for the
+# candidate's ResNet34s (a CPU takes hours to evaluate five ResNet34s on 10,000 test images with views). PARALLEL=K
+# skips ablation-full's benchmark and trains K at once (a rehearsal of --parallel).
 set -uo pipefail
+BATCH=${BATCH:-}; TINY=${TINY:-0}; BUDGET=${BUDGET:-540}
+case $BATCH in resnet34-99.45|targets|ablation-full|families) ;;
+  *) echo "usage: BATCH=resnet34-99.45|targets|ablation-full|families [TINY=1] [BUDGET=s] bash $0" >&2; exit 2 ;; esac
 export PYTHONUNBUFFERED=1 MNIST_COURSE_DATA=${MNIST_COURSE_DATA:-$PWD/.device/mnist}
-OUT=${OUT:-/tmp/gpu_out}; WORK=${WORK:-/tmp/gpu_work}; mkdir -p "$OUT" "$WORK"
-TINY=${TINY:-0}
-if [ -d .whl ]; then python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1; fi
-# the package straight from the checkout, and its command on PATH, without installing anything
-export PYTHONPATH=$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-mkdir -p "$WORK/bin"
-printf '#!/bin/sh\nexec python3 -c "import sys; from mnist_course.cli import main; sys.exit(main(sys.argv[1:]))" "$@"\n' > "$WORK/bin/mnist-course"
-chmod +x "$WORK/bin/mnist-course"; export PATH=$WORK/bin:$PATH
-START=$(date +%s); BUDGET=${BUDGET:-540}; STAGES=${STAGES:-"tests parallel sweeps beyond"}
-has() { [[ " $STAGES " == *" $1 "* ]]; }
-limit() { local left=$(( BUDGET - ($(date +%s) - START) - 5 )); echo $(( $1 < left ? $1 : (left > 1 ? left : 1) )); }
-for d in reproduce ablation beyond; do [ -d ".device/$d" ] && mkdir -p "$WORK/$d" && cp -rn ".device/$d/." "$WORK/$d/"; done  # added to, never over, what an earlier call left
-pack() { tar -czf "$OUT/results.tgz" -C "$WORK" --exclude='*resnet34*/checkpoints' --exclude='*densenet121*/checkpoints' --exclude='bin' . ; }  # weights and momentum: 89 MB (ResNet34), 28 MB (DenseNet121)
-stamp() { echo "== $(date -u +%T) $*"; }
+OUT=${OUT:-/tmp/gpu_out}; WORK=${WORK:-/tmp/gpu_work}; START=$(date +%s)
+RES=$WORK/$([ "$TINY" = 1 ] && echo rehearsal || echo results)  # a rehearsal's runs never unpack into results/
+mkdir -p "$OUT" "$WORK/bin" "$RES/sweeps" "$WORK/logs" "$WORK/state"
+if [ -d .whl ]; then python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target /tmp/site .whl/*.whl || exit 1; fi
+export PYTHONPATH=$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}  # the package straight from the checkout
+CLI='import sys; from mnist_course.cli import main; sys.exit(main(sys.argv[1:]))'  # and its command, on PATH
+printf '#!/bin/sh\nexec python3 -c "%s" "$@"\n' "$CLI" > "$WORK/bin/mnist-course" && chmod +x "$WORK/bin/mnist-course"
+export PATH=$WORK/bin:$PATH
+python3 -c "import mnist_course.train" || { echo "the course does not import here: prepare and carry .whl"; exit 1; }
+if [ -d .device/work/results ]; then cp -rn .device/work/results/. "$RES/" || true; fi  # an earlier call's runs
 
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
-  python3 -c "import torch, torchvision, sys; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'python', sys.version.split()[0])"
-  python3 -c "from mnist_course.machine import describe_machine; print(describe_machine())"; } > "$OUT/machine.txt" 2>&1
+stamp() { echo "== $(date -u +%T) (+$(( $(date +%s) - START )) s) $*"; }
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+limit() { local l=$(( $(left) - 5 )); echo $(( $1 < l ? $1 : (l > 1 ? l : 1) )); }  # S, or less if less is left
+fits() {  # SECONDS WHAT: whether WHAT, estimated at SECONDS, can finish in this call
+  [ "$(left)" -ge $(( $1 + 10 )) ] && return
+  stamp "not started, $(left) s left for $2 (about $1 s): the next call starts there"; return 1; }
+pack() {  # results/ (no checkpoints) into $OUT/results.tgz, and the sweeps' logs into logs.tgz
+  tar -czf "$WORK/results.tgz" -C "$WORK" --exclude=checkpoints "${RES##*/}" &&
+    tar -czf "$WORK/logs.tgz" -C "$WORK" logs && cp "$WORK/results.tgz" "$WORK/logs.tgz" "$OUT/"; }
+committed() {  # SWEEP...: the committed run files of each into $WORK beside this call's (a tiny rehearsal: none)
+  for s in "$@"; do mkdir -p "$RES/sweeps/$s"
+    [ "$TINY" = 1 ] || cp -n results/sweeps/$s/*-seed*.json "$RES/sweeps/$s/" 2>/dev/null || true; done; }
+
+if [ "$TINY" = 1 ]; then
+  SWEEP_TINY=--tiny; TRAIN_TINY="--epochs 1 --samples-per-epoch 256 --train-subset 1000 --eval-subset 200"; VIEWS=2
+  SLACK=10  # a step's time limit, in estimates: a CPU's tiny runs take longer than a GPU's full ones
+else
+  SWEEP_TINY=; TRAIN_TINY=; VIEWS=8; SLACK=2; fi
+
+cuda_tests() {  # once per warm machine: the CUDA tests of the fast step and of several runs at once
+  if [ -f "$WORK/state/tests.log" ]; then stamp "CUDA tests: ran in an earlier call"; else
+    stamp "CUDA tests"  # the cuBLAS workspace fixed: one stream or another gives the same products (the fit_many test)
+    CUBLAS_WORKSPACE_CONFIG=:4096:8 timeout $(limit 150) python3 -m pytest -q -rA -p no:cacheprovider -k cuda \
+      tests/test_step.py tests/test_gpu_batches.py 2>&1 | tail -n 30 > "$WORK/state/tests.log"; fi
+  cp "$WORK/state/tests.log" "$OUT/"; tail -n 1 "$OUT/tests.log"; }
+
+sweep_step() {  # SWEEP SECONDS VARIANT:SEED...: those runs of SWEEP in one process (K at once), if they fit
+  local name=$1 est=$2 t0; shift 2
+  fits "$est" "$name: $*" || return 1
+  stamp "sweep $name: $*"; t0=$(date +%s)
+  timeout $(limit $(( SLACK * est ))) mnist-course sweep "$name" $SWEEP_TINY --only "$@" --parallel "${K:-1}" \
+    --out "$RES/sweeps/$name" >> "$WORK/logs/$name.log" 2>&1 < /dev/null
+  echo "   exit $?, $(( $(date +%s) - t0 )) s"; pack; }
+
+run_plan() {  # stdin: lines 'SWEEP SECONDS VARIANT:SEED', in order; the runs not yet written, K of a seed at once
+  local plan todo name est item sweep= seed= total=0 step=()
+  plan=$(cat); committed $(cut -d " " -f 1 <<< "$plan" | sort -u)
+  todo=$(python3 benchmarks/gpu_batches.py pending --results "$RES" <<< "$plan") || return 1
+  while read -r -u 3 name est item; do
+    [ -n "$name" ] || continue
+    if [ ${#step[@]} -gt 0 ] && { [ ${#step[@]} -ge "${K:-1}" ] || [ "$name/${item##*:}" != "$sweep/$seed" ]; }; then
+      sweep_step "$sweep" "$total" "${step[@]}" || return 1; step=(); total=0; fi
+    step+=("$item"); sweep=$name; seed=${item##*:}
+    total=$(( total + est * (${K:-1} > 1 ? 5 : 8) / 8 ))  # K at once: at least 1.6x one run's pace, as chosen
+  done 3<<< "$todo"
+  [ ${#step[@]} -eq 0 ] || sweep_step "$sweep" "$total" "${step[@]}"; }
+
+train_run() {  # NAME SEED SECONDS MODEL [OPTION...]: `train --preset fast` into beyond-GPU/NAME-seedSEED, if it fits
+  local run="$BEYOND/$1-seed$2" seed=$2 est=$3 model=$4 t0; shift 4
+  [ -f "$run/metrics.json" ] && return 0
+  fits "$est" "$(basename "$run")" || return 1
+  stamp "train $(basename "$run"): --model $model --preset fast${*:+ $*}"; t0=$(date +%s)
+  timeout $(limit $(( SLACK * est ))) mnist-course train --model "$model" --preset fast --seed "$seed" "$@" \
+    $TRAIN_TINY --resume --out "$run" > "$run.log" 2>&1 < /dev/null
+  echo "   exit $?, $(( $(date +%s) - t0 )) s: $(tail -n 1 "$run.log")"; pack; }
+
+evaluate_step() {  # OUT SECONDS RUN... [OPTION...]: `mnist-course evaluate` of the runs into OUT, once, if it fits
+  local out=$1 est=$2 t0; shift 2
+  [ -f "$out/metrics.json" ] && return 0
+  fits "$est" "$(basename "$out")" || return 1
+  stamp "evaluate $(basename "$out")"; t0=$(date +%s)
+  timeout $(limit $(( SLACK * est ))) mnist-course evaluate "$@" --out "$out" 2>&1 < /dev/null | grep -v "^wrote"
+  echo "   exit ${PIPESTATUS[0]}, $(( $(date +%s) - t0 )) s"; pack; }
+
+summaries() {  # SWEEP...: each sweep's table from every run file in $WORK, if time is left (after the batch's runs)
+  for s in "$@"; do [ "$(left)" -gt 20 ] && [ -d "$RES/sweeps/$s" ] &&
+    timeout $(limit 30) mnist-course sweep "$s" $SWEEP_TINY --no-train --out "$RES/sweeps/$s" 2>&1 | tail -n 12
+  done; }
+
+main() {
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
+  python3 -m pip list 2>/dev/null | grep -i -E "^(torch|torchvision|torchinfo|filelock|scipy|statsmodels|safetensors) "
+  python3 -c "from mnist_course.machine import describe_machine; print(describe_machine())"; } > "$OUT/machine.txt"
 cat "$OUT/machine.txt"
+GPU=$(python3 -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')")
+case $GPU in *H100*) TAG=h100 ;; *H200*) TAG=h200 ;; "") TAG=cpu ;; *) TAG=gpu ;; esac
+if [ "$TAG" = cpu ] && [ "$TINY" != 1 ]; then echo "no CUDA GPU here: the full budgets need one (TINY=1: a rehearsal)"
+  exit 1; fi
+BEYOND=$RES/beyond-$TAG; mkdir -p "$BEYOND"
+stamp "batch $BATCH on ${GPU:-this CPU}, ${BUDGET} s"
+cuda_tests
 
-# 1. the CUDA tests of the fast step (on a CPU they are skipped; the CPU tests of the same file run there too)
-if has tests; then
-stamp "tests"
-timeout $(limit 90) python3 -m pytest -q -p no:cacheprovider tests/test_step.py ${TEST_MORE:-} 2>&1 | tail -n 25 > "$OUT/tests.log"
-cat "$OUT/tests.log"
-fi
+case $BATCH in
+resnet34-99.45)
+  run_plan <<'PLAN'
+detective-resnet34 80 (d) SGD at 0.01:0
+detective-resnet34 80 (d) SGD at 0.01:1
+detective-resnet34 80 (d) SGD at 0.01:2
+detective-resnet34 80 (a) as written: SGD at 0.001:1
+detective-resnet34 80 (a) as written: SGD at 0.001:2
+detective-resnet34 80 (b) SGD, momentum 0.9:0
+detective-resnet34-fp32 130 (a) as written: SGD at 0.001:0
+detective-resnet34 80 (a) as written: SGD at 0.001:0
+PLAN
+  summaries detective-resnet34 detective-resnet34-fp32 ;;
 
-# 2. the whole report, paper preset (or the tiny code path)
-if [ "$TINY" = 1 ]; then R="--preset quick --tiny"; else R="--preset paper"; fi
-if has reproduce; then
-stamp "reproduce $R"
-t0=$(date +%s)
-timeout $(limit ${REPRODUCE_LIMIT:-240}) mnist-course reproduce $R --out "$WORK/reproduce" > "$OUT/reproduce.log" 2>&1
-rc=$?; echo "reproduce: exit $rc, $(( $(date +%s) - t0 )) s wall (data preparation, training, evaluation, figures)" | tee -a "$OUT/reproduce.log"
-tail -n 4 "$OUT/reproduce.log"
-pack
-fi
+targets)
+  run_plan <<'PLAN' || { pack; return; }
+fast-epochs-resnet34 45 6 epochs:1
+fast-epochs-resnet34 55 8 epochs:1
+fast-epochs-resnet34 45 6 epochs:2
+fast-epochs-resnet34 55 8 epochs:2
+PLAN
+  local c=$BEYOND/candidate.md  # chosen once: a second call keeps the first call's choice
+  if [ ! -f "$c" ]; then  # the committed fast runs and this call's; a tiny rehearsal reads the committed ones only
+    committed $(cd results/sweeps && ls -d fast-*-resnet34)
+    python3 benchmarks/gpu_batches.py candidate --results "$([ "$TINY" = 1 ] && echo results || echo "$RES")" \
+      > "$c" || { cat "$c"; rm -f "$c"; return; }; fi
+  cp "$c" "$OUT/"; cat "$c"
+  local name opts runs=(); name=$(sed -n 's/^run name: //p' "$c"); opts=$(sed -n 's/^train options: //p' "$c")
+  local est=$(( $(sed -n 's/^seconds of training a run: //p' "$c") + 15 )) model=resnet34
+  if [ "$TINY" = 1 ]; then model=baseline; name=baseline${name#resnet34}; fi  # see TINY above
+  for s in 5 6 7 8 9; do train_run "$name" $s $est $model $opts || break
+    [ -f "$BEYOND/$name-seed$s/metrics.json" ] && runs+=("$BEYOND/$name-seed$s"); done
+  local e=$BEYOND/$name-s5to9-ensemble  # not "seed": results.seed_groups reads *seed* folders as runs
+  if [ ${#runs[@]} -lt 5 ]; then stamp "the ensemble waits for its 5 runs"
+  elif ! ls -d "${runs[@]/%//checkpoints}" > /dev/null 2>&1; then stamp "the runs' weights are not on this machine"
+  else  # without TTA, then with views at the strength the runs' own validation images choose
+    evaluate_step "$e" 30 "${runs[@]}" && evaluate_step "$e-tta$VIEWS-auto" 90 "${runs[@]}" --tta $VIEWS \
+      --tta-strength auto; fi
+  summaries fast-epochs-resnet34 ;;
 
-# 3. what each piece of the fast path buys, both models, against the reference pipeline
-if [ "$TINY" = 1 ]; then B="--repeats 1 --steps 4"; else B="--repeats 3 --steps 100 --workers 8"; fi
-if has features; then
-stamp "features"
-timeout $(limit 150) python3 benchmarks/train.py --features $B > "$OUT/train-features.md" 2>&1
-cat "$OUT/train-features.md"
-fi
+ablation-full)
+  if [ -n "${PARALLEL:-}" ]; then K=$PARALLEL; else
+    local p=$WORK/state/parallel.md  # measured once per warm machine
+    if [ "$TINY" = 1 ]; then P="--tiny"; else P="--ks 1 2 4 --images 30000 --repeats 1"; fi
+    [ -f "$p" ] || { stamp "parallel: K = 1, 2, 4 runs at once"; timeout $(limit 60) python3 benchmarks/parallel.py $P \
+      > "$p" 2>&1; }
+    cp "$p" "$OUT/"; cat "$p"
+    if grep -q "PASSED .*test_cuda_runs_trained_at_once" "$WORK/state/tests.log"; then
+      K=$(python3 benchmarks/parallel.py --choose "$p"); else K=1; stamp "fit_many's CUDA test did not pass here"; fi
+  fi; stamp "ablation-full: $K run(s) at once"
+  run_plan <<'PLAN'
+ablation-full 35 torchvision ResNet34:0
+ablation-full 45 + 5x5 stride-1 stem:0
+ablation-full 80 + stride-1 max pool:0
+ablation-full 85 + projection on every block:0
+ablation-full 35 torchvision ResNet34:1
+ablation-full 45 + 5x5 stride-1 stem:1
+ablation-full 80 + stride-1 max pool:1
+ablation-full 85 + projection on every block:1
+ablation-full 35 torchvision ResNet34:2
+ablation-full 45 + 5x5 stride-1 stem:2
+ablation-full 80 + stride-1 max pool:2
+ablation-full 85 + projection on every block:2
+ablation-full 80 stem 3x3:0
+ablation-full 80 stem 7x7:0
+ablation-full 80 stem 3x3:1
+ablation-full 80 stem 7x7:1
+ablation-full 80 stem 3x3:2
+ablation-full 80 stem 7x7:2
+PLAN
+  summaries ablation-full ;;
 
-# 3b. what bf16, channels_last and cuDNN autotuning buy inside the graph, where the GPU sets the pace (issue 12)
-if [ "$TINY" = 1 ]; then E="--repeats 1 --steps 4 --models baseline"; else E="--repeats 3 --steps 200 --workers 8 --models resnet34"; fi
-if has engine; then
-stamp "engine"
-timeout $(limit 80) python3 benchmarks/train.py --in-graph $E > "$OUT/train-in-graph.md" 2>&1
-cat "$OUT/train-in-graph.md"
-fi
-
-# 4. augmentation and loader on the GPU (owed since lesson 02)
-if [ "$TINY" = 1 ]; then A="--repeats 1 --images 2000"; L="--repeats 1"; else A="--repeats 3 --images 5000"; L="--repeats 3"; fi
-if has augment; then
-stamp "augment"
-{ timeout $(limit 50) python3 benchmarks/augment.py $A; echo; timeout $(limit 50) python3 benchmarks/loader.py $L; } > "$OUT/augment-loader.md" 2>&1
-cat "$OUT/augment-loader.md"
-fi
-
-# 5. torch.compile(mode="reduce-overhead") beside the course's own graph
-if [ "$TINY" = 1 ]; then C="--repeats 1 --steps 4 --compile default"; else C="--repeats 1 --steps 200 --workers 8 --compile reduce-overhead"; fi
-if has compile; then
-stamp "compile"
-timeout $(limit 170) python3 benchmarks/train.py $C > "$OUT/train-compile.md" 2>&1
-cat "$OUT/train-compile.md"
-fi
-
-# 6. the ablation: one process per seed, side by side on the one GPU, then the summary of all
-if [ "$TINY" = 1 ]; then A="--tiny"; else A=""; fi
-if has ablation; then
-stamp "ablation $A"
-t0=$(date +%s)
-for s in 0 1 2; do OMP_NUM_THREADS=1 timeout $(limit ${ABL_LIMIT:-180}) mnist-course ablate $A --seeds $s --out "$WORK/ablation" > "$WORK/ablation-seed$s.log" 2>&1 & done
-wait
-mnist-course ablate $A --no-train --out "$WORK/ablation" > "$OUT/ablation.log" 2>&1
-echo "ablation: $(( $(date +%s) - t0 )) s wall for 3 seeds side by side" | tee -a "$OUT/ablation.log"
-tail -n 3 "$WORK"/ablation-seed*.log >> "$OUT/ablation.log"
-pack
-fi
-# 7. beyond the report (issue 14, lessons 19 and 20): the fast preset over 5 seeds, each network's ensemble without and with
-#    TTA, a self-trained student of seeds 0-2, then DenseNet121 (lesson 06) and the ensemble with it
-if has beyond; then
-  if [ "$TINY" = 1 ]; then F="--epochs 1 --samples-per-epoch 256 --eval-subset 200"; SEEDS="0 1"; V=2; M=baseline  # a CPU: the path only
-    R=${RECIPES-"fast wd"}; STUDENTS=${STUDENTS-"0"}; D=${DENSE_SEEDS-0}
-  else F=""; SEEDS="0 1 2 3 4"; V=${TTA_VIEWS:-8}; M=${BEYOND_MODELS:-resnet34}  # baseline: CPU-sized
-    R=${RECIPES-wd}; STUDENTS=${STUDENTS-""}; D=${DENSE_SEEDS-""}; fi  # what is owed (see STAGES above)
-  B="$WORK/beyond"; mkdir -p "$B"
-  recipe() {  # TAG: what the recipe of that name changes from the fast preset (the candidates for issue 14's targets, fixed before their runs)
-    case $1 in
-      fast) ;;  # the preset itself
-      wd) echo "--weight-decay 5e-4" ;;  # 5 seeds on an H100: 99.64% against the preset's 99.60% (results/sweeps/fast-wd-resnet34)
-      wd-b256-e5) echo "--weight-decay 5e-4 --bs 256 --lr 0.1 --epochs 5" ;;  # batch 256 ran about 1.3x faster per image (issue 14): 5 epochs in about 22 s
-      *) echo "unknown recipe $1 (fast, wd, wd-b256-e5)" >&2; return 1 ;;
-    esac; }
-  train() {  # MODEL SEED [TAG]: the fast preset (or recipe TAG: runs MODEL-TAG-seedS), resumed where a run came back whole (DenseNet121: about 90 s on an H200)
-    local run="$B/$1${3:+-$3}-seed$2" args; args=$(recipe "${3:-fast}") || return 1
-    stamp "beyond: $1, preset fast${args:+ $args}, seed $2"
-    timeout $(limit 150) mnist-course train --model $1 --preset fast --seed $2 $args $F --resume --out "$run" > "$run.log" 2>&1
-    tail -n 1 "$run.log"; }
-  for m in $M; do for r in $R; do
-    recipe "$r" > /dev/null || continue
-    t=$([ "$r" = fast ] || echo "$r"); e="$B/$m${t:+-$t}-ensemble"  # the preset's runs keep their names: MODEL-seedS
-    for s in $SEEDS; do train $m $s $t; done
-    runs=$(for s in $SEEDS; do echo "$B/$m${t:+-$t}-seed$s"; done)
-    stamp "beyond: $m${t:+ ($t)} ensemble of $(echo $SEEDS | wc -w), without and with TTA ($V views)"
-    { timeout $(limit 60) mnist-course evaluate $runs --out "$e"
-      timeout $(limit 90) mnist-course evaluate $runs --tta $V --out "$e-tta$V"
-      timeout $(limit 120) mnist-course evaluate $runs --tta $V --tta-strength auto --out "$e-tta$V-auto"; } >> "$OUT/beyond.log" 2>&1
-    grep "test accuracy" "$OUT/beyond.log" | tail -n 3; pack
-  done; done
-  for s in $D; do train densenet121 $s; done; pack
-  for m in $M; do for s in $STUDENTS; do
-    [ -f "$B/$m-seed$s/metrics.json" ] || { stamp "beyond: no $m-seed$s (preset fast) to teach a student"; continue; }
-    stamp "beyond: $m, seed $s, self-trained on the validation pool its teacher labels"
-    timeout $(limit 100) mnist-course self-train "$B/$m-seed$s" --resume --out "$B/$m-selftrain-seed$s" > "$B/$m-selftrain-seed$s.log" 2>&1
-    tail -n 1 "$B/$m-selftrain-seed$s.log"
-  done; done; pack
-  dense=$(for s in $D; do [ -f "$B/densenet121-seed$s/metrics.json" ] && echo "$B/densenet121-seed$s"; done)
-  m=${M%% *}  # the first network's preset runs, with the DenseNet121s
-  runs=$(for s in $SEEDS; do [ -f "$B/$m-seed$s/metrics.json" ] && echo "$B/$m-seed$s"; done)
-  if [ -n "$dense" ] && [ -n "$runs" ]; then
-    stamp "beyond: ensemble of the $m runs and the DenseNet121s, TTA $V views"
-    timeout $(limit 90) mnist-course evaluate $runs $dense --tta $V \
-      --out "$B/$m-densenet121-ensemble-tta$V" >> "$OUT/beyond.log" 2>&1
-  fi
-  cat "$OUT/beyond.log"
-  pack
-fi
-
-# 8. the GPU sweeps of issues 13 and 14, resumed from what earlier sessions committed (results/sweeps/NAME)
-# 5c. several runs at once (issue 31): aggregate img/s of K = 1, 2, 4, 8 ResNet34 runs at batch 100 (target: >= 1.8x)
-if [ "$TINY" = 1 ]; then P="--tiny"; else P="--ks 1 2 4 8 --images 30000 --repeats 3"; fi
-if has parallel; then
-stamp "parallel"
-timeout $(limit 150) python3 benchmarks/parallel.py $P > "$OUT/parallel.md" 2>&1
-cat "$OUT/parallel.md"
-fi
-
-if has sweeps; then
-for S in ${SWEEP_NAMES:-detective-resnet34 reading-g-resnet34 ablation-full recipe-resnet34 fast-epochs-resnet34 fast-batch-resnet34 ablation-fast}; do
-  if [ "$(limit 60)" -lt 30 ]; then stamp "sweep $S: no time left in this call"; continue; fi
-  stamp "sweep $S"
-  mkdir -p "$WORK/sweeps/$S"
-  if [ "$TINY" = 1 ]; then T="--tiny --seeds 0"; else T=""; cp results/sweeps/$S/*-seed*.json "$WORK/sweeps/$S/" 2>/dev/null; fi
-  timeout $(limit ${SWEEP_LIMIT:-900}) mnist-course sweep $S $T --parallel ${PARALLEL:-1} --out "$WORK/sweeps/$S" \
-    > "$WORK/sweeps/$S.log" 2>&1
-  timeout $(limit 60) mnist-course sweep $S $T --no-train --out "$WORK/sweeps/$S" >> "$WORK/sweeps/$S.log" 2>&1
-  tail -n 12 "$WORK/sweeps/$S.log"
-  pack
-done
-fi
-stamp "done"; ls -la "$OUT"
+families)
+  declare -A est=([densenet121]=120 [efficientnet_b0]=90 [resnet34]=40)
+  for run in ${FAMILY_RUNS:-efficientnet_b0:0 densenet121:1 efficientnet_b0:1 densenet121:2 efficientnet_b0:2}; do
+    train_run "${run%:*}" "${run#*:}" "${est[${run%:*}]}" "${run%:*}" || break
+  done ;;
+esac
+pack; stamp "done"; ls -la "$OUT"
+}
+main 2>&1 | tee -a "$OUT/session.log"

@@ -1,20 +1,25 @@
-"""Several runs at once on one device (lesson 11's `fit_many`): aggregate training images/s of K runs against one.
+"""Several runs at once on one device (lesson 15's `fit_many`): aggregate training images/s of K runs against one.
 
 Each row trains K independent runs of the same model and recipe (seeds 0..K-1) in one process, one step of each in
 turn; on CUDA each run queues its captured step on its own stream, so the GPU overlaps them. The rate of a row is
 the images all K runs trained in their last epoch divided by that epoch's wall time (the first epoch pays data
 placement, graph capture and warm-up, so it is left out). The reference is K = 1, the same code path as `fit`.
-Prints one table: the median over repeats, and each K's ratio to one run.
+Prints one table: the median over repeats, and each K's ratio to one run. `--choose TABLE` reads such a table back
+and prints how many runs a sweep should train at once (`choose_k`: the rule of GPU batch ablation-full).
 
     python benchmarks/parallel.py [--model resnet34] [--ks 1 2 4 8] [--images 30000] [--repeats 3] [--tiny]
+    python benchmarks/parallel.py --choose TABLE [--gain 1.6]
 """
 import argparse
+import re
 import statistics
+from pathlib import Path
 
 from mnist_course.config import make_config
 from mnist_course.data import load_mnist
 from mnist_course.machine import describe_machine
-from mnist_course.train import fit_many, resolve_runtime
+from mnist_course.step import resolve_runtime
+from mnist_course.sweep import fit_many
 
 
 def aggregate_rate(model: str, k: int, images: int, data, bs: int) -> float:
@@ -25,6 +30,14 @@ def aggregate_rate(model: str, k: int, images: int, data, bs: int) -> float:
     return sum(r["images"] for r in last) / max(r["seconds"] for r in last)
 
 
+def choose_k(table: str, gain: float = 1.6) -> int:
+    "Runs at once: of the rows of this script's `table` at least `gain` x one run's rate, the fastest K; else 1."
+    rows = [(int(k), float(rate.replace(",", "")), float(ratio))
+            for k, rate, ratio in re.findall(r"^\|\s*(\d+)\s*\|\s*([\d,.]+)\s*\|\s*([\d.]+)x\s*\|$", table, re.M)]
+    fast = [(rate, k) for k, rate, ratio in rows if k > 1 and ratio >= gain]
+    return max(fast)[1] if fast else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="resnet34", choices=["baseline", "resnet34", "densenet121"])
@@ -33,7 +46,10 @@ def main():
     p.add_argument("--bs", type=int, default=100, help="batch size (default: the report's 100)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--tiny", action="store_true", help="seconds on a CPU: the baseline, 500 images, K = 1 and 2")
+    p.add_argument("--choose", type=Path, metavar="TABLE", help="print the K that TABLE (this script's output) gives")
+    p.add_argument("--gain", type=float, default=1.6, help="--choose: the least gain over one run (default: 1.6)")
     args = p.parse_args()
+    if args.choose: return print(choose_k(args.choose.read_text(), args.gain))
     if args.tiny: args.model, args.ks, args.images, args.repeats = "baseline", [1, 2], 500, 1
     data = load_mnist()
     m = describe_machine(resolve_runtime(make_config(args.model)).device)

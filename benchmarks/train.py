@@ -36,8 +36,8 @@ from mnist_course.checkpoint import build_model
 from mnist_course.config import make_config
 from mnist_course.data import load_mnist, raw_dir, split_train_val
 from mnist_course.machine import describe_machine
-from mnist_course.step import TrainStep, cudnn_autotune
-from mnist_course.train import CUDA_AUG_CHUNK, loss_fn, make_optimizer, resolve_runtime, train_epoch
+from mnist_course.step import CUDA_AUG_CHUNK, TrainStep, cudnn_autotune, resolve_runtime, to_device
+from mnist_course.train import loss_fn, make_optimizer
 
 
 def reference_batches(args, train_idx):
@@ -60,11 +60,21 @@ def _rate(model_name, batches, rt, compile_mode, min_seconds) -> float:
     model = torch.compile(net, mode=compile_mode) if compile_mode else net
     cfg = make_config(model_name)
     step = TrainStep(model, make_optimizer(cfg, net.parameters(), rt.device), loss_fn(cfg), rt.bf16, rt.graph)
-    train_epoch(step, itertools.islice(batches, WARMUP_STEPS), rt)  # the same batches: their workers start here
+    one_pass(step, itertools.islice(batches, WARMUP_STEPS), rt)  # the same batches: their workers start here
     n, t = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - t) < min_seconds or not n:
-        n += train_epoch(step, batches, rt)[2]  # train_epoch ends by reading the totals: the device is done
+    while (elapsed := time.perf_counter() - t) < min_seconds or not n: n += one_pass(step, batches, rt)
     return n / elapsed
+
+
+def one_pass(step, batches, rt) -> int:
+    "SGD steps of `step` over `batches`; returns the images, once the device is done (reading the totals waits)."
+    step.model.train()
+    n = 0
+    for xb, yb in batches:
+        step(*to_device(xb, yb, rt))
+        n += len(yb)
+    step.take_totals()[0].item()
+    return n
 
 
 WARMUP_STEPS = 10

@@ -37,13 +37,18 @@ class autodoc_cards(Processor):
         while i < len(cells):  # add_show_docs inserts a cell's cards last name first: put them in source order
             j = next((k for k in range(i, len(cells)) if not cells[k].get("has_sd")), len(cells))
             cells[i:j], i = cells[i:j][::-1], max(j, i + 1)
+        self.card_mod, mod = {}, self.mod  # a card's name lives where the cell above it exports (`#| export MOD`)
+        for c in cells:
+            if c.get("has_sd"): self.card_mod[id(c)] = mod
+            else: mod = next(iter(getattr(c, "directives_", {}).get("export") or []), self.mod)
 
     def cell(self, cell):
         if cell.cell_type != "code" or not re.match(r"\s*show_doc\(", cell.source): return
         call = ast.parse(cell.source.strip()).body[0].value
-        target = api_target(self.mod, ast.unparse(call.args[0]))
+        mod = self.card_mod.get(id(cell), self.mod)
+        target = api_target(mod, ast.unparse(call.args[0]))
         if target is None:
-            warn(f"{self.nb.path_}: cell {cell.idx_}: `{cell.source.strip()}` names nothing in module {self.mod!r}; card left out")
+            warn(f"{self.nb.path_}: cell {cell.idx_}: `{cell.source.strip()}` names nothing in module {mod!r}; card left out")
             cell.source = None
             return
         cell.update(cell_type="markdown", source=autodoc(*target, "no-index"), metadata={})

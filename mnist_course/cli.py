@@ -9,9 +9,7 @@ __all__ = ['DATA_FIELDS', 'LR_FIND_SKIP', 'SEED', 'COUNT', 'RUNS', 'cmd_data', '
 # %% ../nbs/23_cli.ipynb #00b0d283
 import argparse
 import dataclasses
-import inspect
 import json
-import re
 import sys
 import typing
 from pathlib import Path
@@ -20,7 +18,6 @@ from tqdm import tqdm
 
 from .config import (BOUNDS, CHOICES, EXECUTION_FIELDS, PAPER_EPOCHS, PRESETS, TINY, Interval, TrainConfig,
                                  describe_cuts, make_config)
-
 
 # %% ../nbs/23_cli.ipynb #8fd9d801
 def _count_table(splits: dict) -> str:
@@ -67,18 +64,13 @@ def _tta_strength(text: str) -> float | str:
 
 
 # %% ../nbs/23_cli.ipynb #18a00020
-def _field_notes() -> dict[str, str]:
-    "Each `TrainConfig` field's comment in lesson 08's source: what the field means, in a line."
-    lines = inspect.getsource(TrainConfig).splitlines()
-    return {m[1]: m[2] for line in lines if (m := re.match(r"\s+(\w+): [^#]*#\s*(.*)", line))}
-
 DATA_FIELDS = ("val_frac", "train_subset", "eval_subset", "val_subset")  # which images: the split and its slices
 
-def _config_option(group, f: dataclasses.Field, default, note: str) -> None:
-    "The option of `TrainConfig` field `f`: its flag, its choices or bounds, what it means, and `default`."
+def _config_option(group, f: dataclasses.Field, default) -> None:
+    "The option of `TrainConfig` field `f`: its flag, its choices or bounds, what it means (lesson 08), `default`."
     kind = next(t for t in typing.get_args(f.type) or (f.type,) if t is not type(None))  # `bool | None` -> bool
     flag, bound = "--" + f.name.replace("_", "-"), BOUNDS.get(f.name)
-    help = f"{note} ({f'{bound}; ' if bound else ''}default: {default!r})".replace("%", "%%")
+    help = f"{f.metadata['help']} ({f'{bound}; ' if bound else ''}default: {default!r})".replace("%", "%%")
     if kind is bool: group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help)
     elif kind is dict: group.add_argument(flag, type=_json_object, default=None, metavar="JSON", help=help)
     elif f.name in CHOICES: group.add_argument(flag, choices=CHOICES[f.name], default=None, help=help)
@@ -92,12 +84,11 @@ def _add_config_options(p: argparse.ArgumentParser, model: str = "resnet34", pre
               "data": p.add_argument_group("the data", "where MNIST comes from, the split, and slices of it for tests"),
               "execution": p.add_argument_group("how it executes", "device and numerics; never a change of recipe")}
     _add_data_options(groups["data"])
-    cfg, notes = make_config(model, preset), _field_notes()
+    cfg = make_config(model, preset)
     for f in dataclasses.fields(TrainConfig):
         if f.name == "model" or f.name in skip: continue
         group = "execution" if f.name in EXECUTION_FIELDS else "data" if f.name in DATA_FIELDS else "recipe"
-        _config_option(groups[group], f, getattr(cfg, f.name), notes.get(f.name, ""))
-
+        _config_option(groups[group], f, getattr(cfg, f.name))
 
 # %% ../nbs/23_cli.ipynb #18a00021
 def _duration(s: float) -> str: return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min"
@@ -117,11 +108,18 @@ def _train_config(args) -> TrainConfig:
                  if f.name != "model" and getattr(args, f.name, None) is not None}
     return make_config(args.model, args.preset, **overrides)
 
+def _not_a_folder(out) -> str | None:
+    "Why `--out` cannot be a run folder: it is a file."
+    if out and Path(out).exists() and not Path(out).is_dir():
+        return f"--out {out} is a file: give a folder for the run (a new one, or a run to --resume)"
+
 def _train_problem(args) -> str | None:
     "What `train`'s options ask for that cannot run, found before any data loads: a device not here, knobs that clash."
+    if problem := _not_a_folder(args.out): return problem
     import torch
     from mnist_course.checkpoint import build_model
-    from mnist_course.train import make_optimizer, resolve_runtime
+    from mnist_course.step import resolve_runtime
+    from mnist_course.train import make_optimizer
     cfg = _train_config(args)
     try:  # the code that will run judges: the device, the model's options, the optimizer's numbers
         resolve_runtime(cfg)
@@ -141,7 +139,6 @@ def cmd_train(args) -> None:
     if lead:
         print(f"test accuracy {m['test_acc']:.4f} (loss {m['test_loss']:.4f}) on {m['machine']['hardware']}; "
               f"run in {args.out}")
-
 
 # %% ../nbs/23_cli.ipynb #0eac6446
 def _fail(command: str, message) -> int:
@@ -227,7 +224,9 @@ def cmd_evaluate(args) -> None:
 
 # %% ../nbs/23_cli.ipynb #90c5e1f0
 def _self_train_problem(args) -> str | None:
-    "Why the teachers cannot teach, found before the data loads: not trained runs, or trained on another split."
+    """Why the student cannot train, found before the data loads: --out is a file, or the teachers are not trained
+    runs, or trained on another split."""
+    if problem := _not_a_folder(args.out): return problem
     from mnist_course.selftrain import check_teacher, teacher_config
     try:
         cfg = teacher_config(args.teacher[0])
@@ -248,7 +247,6 @@ def cmd_self_train(args) -> None:
           f"({st['pseudo_label_acc']:.2%} of them right); "
           f"test accuracy {m['test_acc']:.4f} on {m['machine']['hardware']}; run in {args.out}")
 
-
 # %% ../nbs/23_cli.ipynb #1fcff155
 def cmd_reproduce(args) -> None:
     "Reproduce the report with a preset: both models trained, evaluated, and compared in report.md."
@@ -267,22 +265,34 @@ def cmd_reproduce(args) -> None:
     print(f"report: {Path(args.out) / 'report.md'}\nfigures beside it: {figures}")
 
 # %% ../nbs/23_cli.ipynb #84470c31
+def _sweep_problem(args) -> str | None:
+    "Why `--only` cannot run, found before any data loads: a run the sweep does not have, or nothing to train."
+    if not args.only: return None
+    if not args.train: return "--only names runs to train; it cannot go with --no-train"
+    from mnist_course.experiments import SWEEPS, chosen_runs
+    try: chosen_runs(SWEEPS[args.name], args.only)
+    except ValueError as e: return f"--only {e}"
+
 def cmd_sweep(args) -> int:
     "Train every variant of sweep `args.name` with each seed (reusing finished runs); write NAME.json, .md and .png."
     from mnist_course.data import load_mnist
     from mnist_course.machine import is_lead
-    from mnist_course.experiments import SWEEPS
-    from mnist_course.sweep import run_sweep, sweep_table, write_sweep
+    from mnist_course.experiments import SWEEPS, chosen_runs
+    from mnist_course.sweep import run_sweep, sweep_summary, write_sweep
     sweep = SWEEPS[args.name]
     out = args.out or ("runs/ablation" if args.command == "ablate" else f"results/sweeps/{args.name}")
     budget = {**sweep["budget"], **TINY} if args.tiny else sweep["budget"]  # tiny: the sweep's recipe, TINY's sizes
-    rows = run_sweep(sweep, out, args.seeds, budget, load_mnist(args.source, args.root) if args.train else None,
-                     train=args.train, parallel=args.parallel)
+    data = load_mnist(args.source, args.root) if args.train else None
+    for part, seeds in chosen_runs(sweep, args.only or []):  # --only: these runs, in this order (appendix)
+        run_sweep(part, out, seeds, budget, data, parallel=args.parallel)
+    rows = run_sweep(sweep, out, [] if args.only else args.seeds, budget, data, train=args.train,
+                     parallel=args.parallel)
     if not is_lead(): return  # under torchrun, the lead process summarizes
     if not rows: return _fail(args.command, f"{out}: no finished {args.name} runs to summarize")
     write_sweep(out, rows, budget, sweep, args.name)
-    print(sweep_table(rows, sweep["target"]))
-    print(f"wrote {args.name}.json, {args.name}.md and {args.name}.png to {out}")
+    print(sweep_summary(rows, sweep["target"]))
+    figure = f" and {args.name}.png" if any(not r.get("diverged") for r in rows) else ""  # of what did not diverge
+    print(f"wrote {args.name}.json, {args.name}.md{figure} to {out}")
 
 # %% ../nbs/23_cli.ipynb #19b00002
 LR_FIND_SKIP = ("epochs", "lr", "schedule", "warmup", "eval_subset", "val_subset")  # what a range test replaces
@@ -334,8 +344,8 @@ def _add_data_options(p) -> None:
     p.add_argument("--root", metavar="DIR", help="where prepared data lives (default: ~/.cache/mnist_course)")
 
 class _SweepNames:
-    """Lesson 15's sweep names as argparse `choices`, read from `sweep` (which imports torch) only when a sweep is
-    named or listed."""
+    """Lesson 15's sweep names as argparse `choices`, read from `experiments` (no torch: a name is checked in an
+    instant) only when a sweep is named or listed."""
     def __iter__(self):
         from mnist_course.experiments import SWEEPS
         return iter(SWEEPS)
@@ -364,7 +374,7 @@ def _add_train(sub, argv) -> None:
                  description=f"Train a model. The defaults shown are {model}'s in preset {preset}: give --model and "
                              "--preset before --help to see another's.")
     t.add_argument("--model", choices=list(PAPER_EPOCHS), required=True,
-                   help="densenet121: lesson 06, not in the report")
+                   help="densenet121, efficientnet_b0: lessons 06 and 07, not in the report")
     t.add_argument("--preset", choices=list(PRESETS), default="paper",
                    help="paper: the report's recipe; fast: the course's recipe, GPU seconds; "
                         "quick: the course's recipe, CPU minutes")
@@ -428,10 +438,10 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
                     help="the teachers label with N TTA views too (default: 0)")
     st.add_argument("--resume", action="store_true", help="continue the student in --out from its last checkpoint")
     _add_data_options(st)
-    sw = _command(sub, "sweep", cmd_sweep,
+    sw = _command(sub, "sweep", cmd_sweep, _sweep_problem,
                   help="a named sweep of lessons 15, 17, 18 and 19 (variants x seeds); `sweep --help` lists them")
     sw.add_argument("name", choices=_SweepNames(), metavar="NAME", help="one of: %(choices)s")
-    ab = _command(sub, "ablate", cmd_sweep,
+    ab = _command(sub, "ablate", cmd_sweep, _sweep_problem,
                   help="the report's ResNet34 modifications one at a time and the stem kernel sweep, over seeds")
     ab.set_defaults(name="ablation")
     for q in (sw, ab):
@@ -439,6 +449,8 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
                        help="results folder (default: results/sweeps/NAME; ablate: runs/ablation)")
         q.add_argument("--seeds", type=SEED, nargs="+", default=[0, 1, 2], metavar="SEED",
                        help="seeds to train (default: 0 1 2); the summary keeps every run already in --out")
+        q.add_argument("--only", nargs="+", metavar="VARIANT:SEED",
+                       help="train only these runs, in this order, instead of every variant with each seed")
         q.add_argument("--no-train", dest="train", action="store_false",
                        help="train nothing: summarize every run already in --out, whatever --seeds says")
         q.add_argument("--parallel", type=RUNS, default=1, metavar="K",
@@ -452,7 +464,7 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
                               "and print a suggested peak rate. The defaults shown are those of the --model and "
                               "--preset given before --help.")
     lf.add_argument("--model", choices=list(PAPER_EPOCHS), required=True,
-                    help="densenet121: lesson 06, not in the report")
+                    help="densenet121, efficientnet_b0: lessons 06 and 07, not in the report")
     lf.add_argument("--preset", choices=list(PRESETS), default="paper",
                     help="whose optimizer, batch and label smoothing to test (default: paper)")
     positive = _within(float, BOUNDS["lr"])
@@ -480,10 +492,9 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
 # %% ../nbs/23_cli.ipynb #81644cf2
 def _package_errors() -> tuple:
     "The errors the lesson modules raise a user can fix: bad data or checkpoint, a run or sweep that cannot go on."
-    from mnist_course.checkpoint import CheckpointError
+    from mnist_course.checkpoint import CheckpointError, TrainingError
     from mnist_course.data import MnistDataError
     from mnist_course.sweep import SweepError
-    from mnist_course.train import TrainingError
     return MnistDataError, CheckpointError, TrainingError, SweepError
 
 def main(argv: list[str] | None = None) -> int:
@@ -496,5 +507,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mnist-course {args.command}: interrupted", file=sys.stderr)
         return 130
-    except _package_errors() as e: return _fail(args.command, e)  # anything else is a bug: its traceback stays
-
+    except Exception as e:  # a usage error (SystemExit) passes by, without importing the modules named here
+        if isinstance(e, _package_errors()): return _fail(args.command, e)
+        raise  # anything else is a bug: its traceback stays

@@ -4,11 +4,10 @@
 
 # %% auto #0
 __all__ = ['ABLATION_BUDGET', 'ABLATION_VIEWS', 'SWEEPS', 'BATCH_BUDGET', 'RECIPE_STEPS', 'RECIPE_REMOVALS', 'PLAIN_B',
-           'DOUBLE_SOFTMAX_B', 'UNIT_B', 'FP32', 'recipe_views']
+           'DOUBLE_SOFTMAX_B', 'UNIT_B', 'FP32', 'recipe_views', 'chosen_runs']
 
 # %% ../nbs/appendix_experiments.ipynb #a9e00004
-from .config import FAST, PRESETS, REPORT, make_config
-from .sweep import cumulative_variants, kernel_variants, variant
+from .config import FAST, PRESETS, REPORT, cumulative_variants, kernel_variants, make_config, variant
 
 # %% ../nbs/appendix_experiments.ipynb #4d4be7a0
 ABLATION_BUDGET = dict(epochs=2, samples_per_epoch=60_000)  # a tenth of the report's images
@@ -144,3 +143,26 @@ SWEEPS |= {
         "the same rate × steps in a tenth of the steps": {"as written, SGD at 0.01": variant(lr=0.01)}}),
 }
 
+
+# %% ../nbs/appendix_experiments.ipynb #gb0f3202
+SWEEPS["detective-resnet34-fp32"] = _detective("The ResNet34's readings in the report's fp32", _RESNET34,
+                                               SWEEPS["detective-resnet34"]["views"], execution=FP32)
+
+# %% ../nbs/appendix_experiments.ipynb #gb0c0102
+def _find_run(sweep: dict, item: str) -> tuple[str, str, int]:
+    "(view, variant, seed) that 'VARIANT:SEED' names in `sweep` (the first view holding VARIANT); else a ValueError."
+    name, _, seed = item.rpartition(":")
+    views = [view for view, vs in sweep["views"].items() if name in vs]
+    if not views or not seed.isdigit():
+        names = "; ".join(dict.fromkeys(n for vs in sweep["views"].values() for n in vs))
+        raise ValueError(f"{item!r} is not VARIANT:SEED with a variant of this sweep ({names})")
+    return views[0], name, int(seed)
+
+def chosen_runs(sweep: dict, only: list[str]) -> list[tuple[dict, list[int]]]:
+    """The runs 'VARIANT:SEED' of `only`, in their order, as (part of `sweep`, [seed]) for `run_sweep` one after
+    another; neighbours of one view and one seed share a part, so `parallel` can train them at once."""
+    groups = []
+    for view, name, seed in (_find_run(sweep, item) for item in only):
+        if not groups or groups[-1][:2] != (view, seed): groups.append((view, seed, {}))
+        groups[-1][2][name] = sweep["views"][view][name]
+    return [({**sweep, "views": {view: vs}}, [seed]) for view, seed, vs in groups]

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import load_model
+from .checkpoint import load_model, write_atomic
 from .evaluate import run_transform
 
 # %% ../nbs/22_deploy.ipynb #3dadb495
@@ -53,10 +53,10 @@ def export_onnx(run: str | os.PathLike, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # the exporter's notice that it is the older one, and its tracer's remarks on
         warnings.simplefilter("ignore")  # the input check (a constant shape here, as the exported model needs)
-        torch.onnx.export(model, (torch.zeros(1, 1, 28, 28),), str(path), dynamo=False, opset_version=17,
-                          input_names=["pixels"], output_names=["probabilities"],
-                          dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}})
-    return path
+        # in one step (lesson 10's write_atomic): an export that fails leaves the file as it was
+        return write_atomic(path, lambda f: torch.onnx.export(
+            model, (torch.zeros(1, 1, 28, 28),), str(f), dynamo=False, opset_version=17, input_names=["pixels"],
+            output_names=["probabilities"], dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}}))
 
 # %% ../nbs/22_deploy.ipynb #929fe811
 def onnx_gap(path: str | os.PathLike, run: str | os.PathLike, digits: torch.Tensor) -> float:

@@ -17,13 +17,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .checkpoint import write_atomic, write_json
+from .checkpoint import TrainingError, write_atomic, write_json
 from .config import TrainConfig, make_config
 from .data import Mnist, load_mnist
 from .machine import describe_machine
-from .step import TrainStep, set_lr
-from .train import (
-    TrainingError, _batch, _data, _model, loss_fn, make_optimizer, resolve_runtime, seed_epoch)
+from .step import TrainStep, resolve_runtime, set_lr, to_device
+from .train import build_network, loss_fn, make_optimizer, seed_epoch, training_data
 
 # %% ../nbs/18_recipe.ipynb #15a00011
 def exponential_rates(start: float, end: float, steps: int) -> list[float]:
@@ -66,8 +65,8 @@ def lr_find(cfg: TrainConfig, data: Mnist | None = None, start: float = 1e-5, en
     if not 0 <= beta < 1: raise ValueError(f"beta must be in [0, 1), got {beta}")
     if diverge <= 1: raise ValueError(f"diverge must be above 1 (a multiple of the lowest loss), got {diverge}")
     rates, rt = exponential_rates(start, end, steps), resolve_runtime(cfg)
-    stream = _data(cfg, data or load_mnist(), rt)[0]
-    net, model = _model(cfg, rt)
+    stream = training_data(cfg, data or load_mnist(), rt)[0]
+    net, model = build_network(cfg, rt)
     opt = make_optimizer(cfg, net.parameters(), rt.device)
     step = TrainStep(model, opt, loss_fn(cfg), rt.bf16, rt.graph)
     net.train()
@@ -75,7 +74,7 @@ def lr_find(cfg: TrainConfig, data: Mnist | None = None, start: float = 1e-5, en
     t = time.perf_counter()
     for i, (lr, (xb, yb)) in enumerate(zip(rates, _batches(stream, cfg.seed))):
         set_lr(opt, lr)
-        step(*_batch(xb, yb, rt))
+        step(*to_device(xb, yb, rt))
         loss = step.take_totals()[0].item() / len(yb)
         if not math.isfinite(loss):
             stopped = f"the loss stopped being finite at step {i + 1} (rate {lr:.3g})"

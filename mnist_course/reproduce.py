@@ -23,7 +23,8 @@ from .machine import describe_machine
 from .experiments import SWEEPS
 from .evidence import CONSISTENT, NEAR, compare_shares, landing, share
 from .sweep import seed_verdicts
-from .train import distributed, fit
+from .step import distributed
+from .train import fit
 
 # %% ../nbs/16_reproduce.ipynb #287aec5e
 REPORT_AUC = "per-class ROC curves with their AUCs for both models (Figure 6)"

@@ -418,8 +418,10 @@ def leaderboard_page(results: str | os.PathLike = "results") -> str:
 
 CARD_RULES = ("Each claim is judged on the course's runs of the report's recipe (preset `paper`), each run once. An "
               "accuracy is matched by a run within one test set's 95% interval of it; *ruled out* when no run is and "
-              "one more would not be either (lesson 14). An epoch is *poor* at no more than 69.4% plus 2.5 points of "
-              "validation accuracy, *excellent* at no less than 99.45% minus 2.5; *consistently*: at every epoch. An "
+              "one more would not be either (lesson 14). An epoch is *poor* at no more than "
+              f"{REPORT['baseline']['test_acc']:.1%} plus {NEAR * 100:g} points of validation accuracy, *excellent* at "
+              f"no less than {REPORT['resnet34']['test_acc']:.2%} minus {NEAR * 100:g}; "
+              "*consistently*: at every epoch. An "
               "AUC of 1 is 1.00 at two decimals. The ResNet34 outperforms the baseline when McNemar's test on the same "
               "test images says higher. A claim is reproduced when a run matches it. The folders named hold the files "
               "read: a reproduction's `MODEL/evaluation/metrics.json` (accuracy, AUCs), `MODEL/evaluation/` "

@@ -8,7 +8,6 @@ __all__ = ['most_confident', 'validation_pool', 'teacher_config', 'check_teacher
 # %% ../nbs/20_self_training.ipynb #11000003
 import dataclasses
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +17,7 @@ from .config import TrainConfig
 from .data import Mnist, load_mnist, split_train_val
 from .ensemble import member_probabilities
 from .machine import process_rank
-from .train import fit, write_record
+from .train import fit
 
 # %% ../nbs/20_self_training.ipynb #11000007
 def most_confident(probs: np.ndarray, keep: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,6 +68,5 @@ def self_train(cfg: TrainConfig, teachers, data: Mnist | None = None, out: str |
     idx, labels = torch.from_numpy(idx), torch.from_numpy(labels)
     record = dict(teachers=[str(t) for t in teachers], keep=keep, views=views, pool=len(x), pseudo_images=len(idx),
                   pseudo_label_acc=float((labels == hidden[idx]).float().mean()), min_confidence=float(conf.min()))
-    metrics = {**fit(cfg, ds, out, resume, progress, on_epoch, extra=(x[idx], labels)), "self_training": record}
-    if out: write_record(Path(out) / "metrics.json", metrics)
-    return metrics
+    # the record goes into the run's metrics.json, written by `fit` alone: a finished student resumed keeps its own
+    return fit(cfg, ds, out, resume, progress, on_epoch, extra=(x[idx], labels), notes={"self_training": record})

@@ -38,3 +38,16 @@ def copy_of(official, tmp_path):
             if raw is not None: (d / name).write_bytes(raw)
         return d
     return make
+
+
+TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)  # a run in seconds
+
+
+@pytest.fixture(scope="session")
+def tiny_run(mnist, tmp_path_factory):
+    """A baseline trained once for the whole session with the TINY recipe: (folder, metrics), for every test that only
+    reads a trained run. Nothing may write into it: a test that changes a run copies it first."""
+    from mnist_course.config import make_config
+    from mnist_course.train import fit
+    out = tmp_path_factory.mktemp("tiny_run") / "baseline"
+    return out, fit(make_config("baseline", **TINY), mnist, out=out)

@@ -6,8 +6,8 @@ import pytest
 import torchvision
 from torch import nn
 
-from mnist_course.sweep import (MODIFICATIONS, STEM_KERNELS, TORCHVISION, cumulative_variants, kernel_variants, model_options,
-                                run_name, summarize, sweep_table, variant)
+from mnist_course.config import MODIFICATIONS, STEM_KERNELS, TORCHVISION, cumulative_variants, kernel_variants, variant
+from mnist_course.sweep import model_options, run_name, summarize, sweep_table
 from command import mnist_course as cli
 from mnist_course.checkpoint import build_model
 
@@ -79,3 +79,26 @@ def test_cli_sweep_tiny_then_summarize_and_refuse_another_budget(source, tmp_pat
 def test_cli_ablate_is_the_ablation_sweep(tmp_path):
     empty = cli("ablate", "--no-train", "--out", tmp_path / "empty")
     assert empty.returncode == 1 and "no finished ablation runs" in empty.stderr
+
+
+def test_a_sweep_reuses_its_runs_and_keeps_them_beside_new_seeds(mnist, tmp_path):
+    """Lesson 15's engine checks (its TINY ablation of seven ResNet34s is a slow cell there), on two small networks:
+    a network two views share trains once, a second call trains nothing, another budget is refused, seeds not run
+    are not made up, a new seed keeps the old ones, and a summary that would leave a run out is refused."""
+    from mnist_course.config import TINY
+    from mnist_course.config import variant
+    from mnist_course.sweep import SweepError, run_sweep, write_sweep
+    from mnist_course.checkpoint import TrainingError
+    two = dict(title="two small networks", budget=TINY, target=None,
+               views={"rate": {"the reading": variant(model="baseline"), "10x": variant(model="baseline", lr=0.01)},
+                      "again": {"the same network": variant(model="baseline")}})
+    rows = run_sweep(two, tmp_path, seeds=(0,), data=mnist, progress=False)
+    assert len(rows) == 3 and len(list(tmp_path.glob("*-seed0.json"))) == 2
+    assert run_sweep(two, tmp_path, seeds=(0,), data=mnist) == rows  # all reused (a rerun would time itself anew)
+    with pytest.raises(TrainingError, match="was trained with budget"):
+        run_sweep(two, tmp_path, seeds=(0,), budget={**TINY, "epochs": 2}, data=mnist)
+    assert run_sweep(two, tmp_path, seeds=(0, 1), train=False) == rows  # seed 1 not run: only what is there
+    more = run_sweep(two, tmp_path, seeds=(1,), data=mnist, progress=False)  # seed 1 trained, seed 0 kept
+    assert len(more) == 2 * len(rows) and more[:len(rows)] == rows
+    with pytest.raises(SweepError, match="would leave out"): write_sweep(tmp_path, rows, TINY, two, "two")
+    assert len(write_sweep(tmp_path, more, TINY, two, "two")["runs"]) == 6

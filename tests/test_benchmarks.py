@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import train as bench  # noqa: E402  benchmarks/train.py
 
 from mnist_course.config import make_config  # noqa: E402
-from mnist_course.train import resolve_runtime  # noqa: E402
+from mnist_course.step import resolve_runtime  # noqa: E402
 
 
 class SlowToStart:

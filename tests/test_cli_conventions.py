@@ -21,15 +21,10 @@ def test_tta_strength_without_tta_exits_2(tmp_path):
     assert r.returncode == 2 and r.stderr.endswith("give --tta N too\n"), r.stderr
 
 
-@pytest.fixture(scope="module")
-def a_run(tmp_path_factory, mnist):
-    "A trained baseline run folder (seconds)."
-    from mnist_course.config import make_config
-    from mnist_course.train import fit
-    out = tmp_path_factory.mktemp("a_run") / "run"
-    cfg = make_config("baseline", "fast", epochs=1, samples_per_epoch=200, train_subset=500, eval_subset=100)
-    fit(cfg, mnist, out=out)
-    return out
+@pytest.fixture
+def a_run(tiny_run):
+    "A trained baseline run folder: the session's (conftest.py)."
+    return tiny_run[0]
 
 
 TRAIN = ["train", "--model", "baseline", "--out", "{d}/new", *SMALL]
@@ -84,10 +79,9 @@ OOM = "CUDA out of memory"
 
 def test_only_the_package_errors_become_one_line(monkeypatch, capsys):
     "The package's error classes: one line, exit 1; any other error (a CUDA OOM, a torch bug) keeps its traceback."
-    from mnist_course.checkpoint import CheckpointError
+    from mnist_course.checkpoint import CheckpointError, TrainingError
     from mnist_course.data import MnistDataError
     from mnist_course.sweep import SweepError
-    from mnist_course.train import TrainingError
     for error in (MnistDataError, CheckpointError, TrainingError, SweepError):
         monkeypatch.setattr(cli, "cmd_data", lambda args, error=error: (_ for _ in ()).throw(error("what to fix")))
         assert cli.main(["data"]) == 1

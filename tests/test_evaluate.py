@@ -1,4 +1,4 @@
-"Evaluation: ROC/AUC against scikit-learn, edge-case classifiers, written figures, clear errors."
+"Evaluation: ROC/AUC against an independent count (scipy), edge-case classifiers, written figures, clear errors."
 import json
 import os
 import shutil
@@ -7,22 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
 
 from mnist_course.checkpoint import CheckpointError, load_weights
 from command import mnist_course
-from mnist_course.config import make_config
 from mnist_course.evaluate import coverage, evaluate_run, reliability, roc_per_class
 from mnist_course.resnet import resnet34_mnist
-from mnist_course.train import fit
 
 
 
-@pytest.fixture(scope="module")
-def run(mnist, tmp_path_factory):
-    out = tmp_path_factory.mktemp("eval") / "base"
-    fit(make_config("baseline", epochs=1, samples_per_epoch=2_000, train_subset=2_000, eval_subset=200), mnist, out=out)
-    return out
+@pytest.fixture
+def run(tiny_run) -> Path:
+    "The session's TINY baseline (conftest.py); read, never written."
+    return tiny_run[0]
 
 
 def test_perfect_and_constant_classifiers():
@@ -34,17 +30,28 @@ def test_perfect_and_constant_classifiers():
 
 
 def test_evaluate_run_writes_metrics_and_figures(run, mnist, tmp_path):
+    """The saved probabilities are the run's network's on the 10,000 test images, and each saved number is recomputed
+    here without the code under test: each AUC as a Mann-Whitney U statistic (scipy), the confusion matrix by counting."""
+    from scipy.stats import mannwhitneyu
+    from mnist_course.checkpoint import load_model
+    from mnist_course.data import MNIST_MEAN, MNIST_STD
     m = evaluate_run(run, mnist, out=tmp_path)
-    probs = np.load(tmp_path / "probabilities.npy")
-    y = mnist.test_y.numpy()
-    onehot = np.eye(10)[y]
+    probs, y = np.load(tmp_path / "probabilities.npy"), mnist.test_y.numpy()
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    for c in range(10):  # per-class AUC recomputed by scikit-learn from the saved probabilities
-        assert saved["auc"][str(c)] == pytest.approx(roc_auc_score(onehot[:, c], probs[:, c]), abs=1e-6)
-    assert saved["auc_micro"] == pytest.approx(roc_auc_score(onehot, probs, average="micro"), abs=1e-6)
-    assert saved["test_acc"] == pytest.approx((probs.argmax(1) == y).mean())
-    assert np.array(saved["confusion"]).sum() == 10_000 and saved["config"]["model"] == "baseline"
-    assert saved["trained_on"] and saved["evaluated_on"]["device"] == "cpu"
+    model, _ = load_model(run)
+    with torch.no_grad():  # the run's network on the standardised test images, in plain fp32 NCHW
+        x = ((mnist.test_x.float() / 255 - MNIST_MEAN) / MNIST_STD)[:, None]
+        ours = torch.cat([model.eval()(xb).double().softmax(1) for xb in x.split(1_000)]).numpy()
+    assert probs.shape == (10_000, 10) and np.allclose(probs, ours, atol=1e-4)
+    auc = lambda pos, neg: mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg))  # P(a positive ranks above)
+    for c in range(10):
+        assert saved["auc"][str(c)] == pytest.approx(auc(probs[y == c, c], probs[y != c, c]), abs=1e-6)
+    onehot = np.eye(10, dtype=bool)[y]  # micro: every (image, class) pair pooled
+    assert saved["auc_micro"] == pytest.approx(auc(probs[onehot], probs[~onehot]), abs=1e-6)
+    pred = probs.argmax(1)
+    assert saved["test_acc"] == pytest.approx((pred == y).mean()) and saved["errors"] == (pred != y).sum()
+    assert saved["confusion"] == np.bincount(10 * y + pred, minlength=100).reshape(10, 10).tolist()
+    assert saved["config"]["model"] == "baseline" and saved["trained_on"] and saved["evaluated_on"]["device"] == "cpu"
     for f in m["figures"]:
         assert (tmp_path / f).stat().st_size > 10_000 and (tmp_path / f).read_bytes()[:4] == b"\x89PNG"
 

@@ -12,7 +12,7 @@ from torch import nn
 import mnist_course.checkpoint as checkpoint
 from mnist_course.checkpoint import CheckpointError, latest_checkpoint, load_state, save_checkpoint
 from mnist_course.cli import main
-from mnist_course.train import TrainingError, write_record
+from mnist_course.checkpoint import TrainingError, write_record
 
 FULL = os.strerror(errno.ENOSPC)  # "No space left on device"
 TINY = ["--epochs", "2", "--samples-per-epoch", "100", "--train-subset", "200", "--eval-subset", "100", "--bs", "50"]

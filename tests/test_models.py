@@ -7,6 +7,7 @@ from torchvision import models
 from mnist_course.baseline import BaselineCNN
 from mnist_course.data import normalize
 from mnist_course.densenet import densenet, densenet121_mnist
+from mnist_course.efficientnet import efficientnet_b0_mnist
 from mnist_course.resnet import resnet, resnet34_mnist
 
 FIGURE1 = [("Conv2d", (10, 28, 28), 100), ("ReLU", (10, 28, 28), 0), ("MaxPool2d", (10, 14, 14), 0),
@@ -158,7 +159,8 @@ def test_resnet34_mnist_is_all_four_and_takes_overrides(digits):
 
 # --- both models: training works, errors are clear, probabilities are probabilities ---------------
 
-MODELS = {"baseline": BaselineCNN, "resnet34_mnist": resnet34_mnist, "densenet121_mnist": densenet121_mnist}
+MODELS = {"baseline": BaselineCNN, "resnet34_mnist": resnet34_mnist, "densenet121_mnist": densenet121_mnist,
+          "efficientnet_b0_mnist": efficientnet_b0_mnist}
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -1,13 +1,15 @@
 "A run's records (config.json, history.json, metrics.json) are written by the training that made them, and only by it."
 import dataclasses
 import json
+import shutil
 
 import pytest
 
 from mnist_course.config import make_config
-from mnist_course.train import TrainingError, fit
+from mnist_course.checkpoint import TrainingError
+from mnist_course.train import fit
+from conftest import TINY
 
-TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
 RECORDS = ("config.json", "history.json", "metrics.json")
 
 
@@ -16,10 +18,11 @@ def records(out) -> dict:
 
 
 @pytest.fixture
-def finished(mnist, tmp_path):
-    cfg, out = make_config("baseline", **TINY), tmp_path / "run"
-    fit(cfg, mnist, out=out)
-    return cfg, out
+def finished(tiny_run, tmp_path):
+    "A finished TINY run of the test's own: a copy of the session's (conftest.py), as the training left it."
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run[0], out)
+    return make_config("baseline", **TINY), out
 
 
 def test_retesting_a_finished_run_leaves_its_records_as_written(mnist, finished):

@@ -51,11 +51,19 @@ def code_cells(nb: Path) -> list[tuple[set, str]]:
     return res
 
 
-def exported_names(nb: Path) -> list[str]:
-    "Public functions and classes that `nb` exports: each one gets an API card."
-    trees = [ast.parse(code) for dirs, code in code_cells(nb) if "export" in dirs]
-    return [o.name for t in trees for o in t.body
-            if isinstance(o, (ast.FunctionDef, ast.ClassDef)) and not o.name.startswith("_")]
+def exported_names(nb: Path) -> dict[str, list[str]]:
+    "Public functions and classes that `nb` exports, by module (`#| export MOD` names one other than the default)."
+    text = nb.read_text(encoding="utf-8")
+    default = m[1] if (m := re.search(r"#\|\s*default_exp\s+([\w.]+)", text)) else None
+    res = {}
+    for cell in json.loads(text)["cells"]:
+        src = "".join(cell["source"])
+        m = cell["cell_type"] == "code" and re.search(r"^\s*#\|\s*export\b[ \t]*([\w.]*)", src, re.M)
+        if not m: continue
+        tree = ast.parse("\n".join(l for l in src.splitlines() if not re.match(r"\s*#\|", l)))
+        res.setdefault(m[1] or default, []).extend(
+            o.name for o in tree.body if isinstance(o, (ast.FunctionDef, ast.ClassDef)) and not o.name.startswith("_"))
+    return res
 
 
 def nb_title(nb: Path) -> str:
@@ -77,18 +85,40 @@ def chromium() -> str:
     return exe
 
 
+def site_inputs() -> list[Path]:
+    "Every file of the repository the site could be made from (tracked or new, not ignored), tests/ aside."
+    r = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                       capture_output=True, text=True)
+    return [ROOT / f for f in r.stdout.split("\0") if f and not f.startswith("tests/")] if r.returncode == 0 else []
+
+
+def made_by_make_docs() -> tuple[Path, Path, str] | None:
+    """The site `make docs` built (_docs/, _proc/ and its log _proc/build.log, whose first line is the time the build
+    started), if no input has changed since that build began: else None. A notebook the build itself wrote would be
+    newer than that line, so such a build is never reused (the build here then catches it)."""
+    html, proc, log = ROOT / "_docs", ROOT / "_proc", ROOT / "_proc" / "build.log"
+    if not ((html / "index.html").is_file() and (proc / "book").is_dir() and log.is_file()): return None
+    text = log.read_text()
+    if not (m := re.match(r"docs/build.py started at (\d+\.\d+)\n", text)): return None
+    inputs = site_inputs()
+    if not inputs or any(not f.exists() or f.stat().st_mtime >= float(m[1]) for f in inputs): return None
+    return html, proc, text
+
+
 @pytest.fixture(scope="session")
 def build(tmp_path_factory):
-    "The site, built by docs/build.py into a temporary folder: (site folder, build log)."
+    """The site, as `make docs` builds it: (site folder, processed notebooks, build log). CI runs `make docs` before
+    the tests, so its build is reused when up to date (about 35 s saved); else docs/build.py builds one here."""
     require(all(importlib.util.find_spec(m) for m in ("sphinx", "myst_nb", "sphinx_book_theme")),
             "the docs dependencies are not installed (run `make docs` once)")
+    if made := made_by_make_docs(): return made
     tmp = tmp_path_factory.mktemp("site")
     before = fingerprint(NBS)
     r = subprocess.run([sys.executable, str(ROOT / "docs" / "build.py"), "--out", str(tmp / "html"),
                         "--proc", str(tmp / "proc")], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, f"docs/build.py failed:\n{r.stdout}\n{r.stderr}"
     assert fingerprint(NBS) == before, "building the site changed a notebook: it must only read them"
-    return tmp / "html", r.stderr
+    return tmp / "html", tmp / "proc", r.stderr
 
 
 @pytest.fixture(scope="session")
@@ -154,7 +184,7 @@ def pages(chromium, site, tmp_path_factory) -> dict:
 
 
 def test_build_has_no_warnings(build):
-    warnings = [l for l in build[1].splitlines() if "WARNING" in l or "ERROR" in l]
+    warnings = [l for l in build[2].splitlines() if "WARNING" in l or "ERROR" in l]
     assert not warnings, "the site builds with warnings:\n" + "\n".join(warnings)
 
 
@@ -185,7 +215,7 @@ def test_sidebar_lists_every_lesson_in_order(pages, site):
         assert list(dict.fromkeys(got)) == want, f"{path}: sidebar lessons {[p.name for p in got]}"
 
 
-def test_no_broken_images(pages, site):
+def test_no_broken_images(pages, site, build):
     from PIL import Image
     n = 0
     for path, page in pages.items():
@@ -198,7 +228,7 @@ def test_no_broken_images(pages, site):
             if img.suffix.lower() != ".svg":
                 with Image.open(img) as im: im.verify()
             n += 1
-    shown = [c for nb in (site.parent / "proc" / "book" / "nbs").glob("*.ipynb")  # cells left after nbdev's processing
+    shown = [c for nb in (build[1] / "book" / "nbs").glob("*.ipynb")  # cells left after nbdev's processing
              for c in json.loads(nb.read_text(encoding="utf-8"))["cells"]
              if not {"remove-cell", "remove-output"} & set(c["metadata"].get("tags", []))]
     figures = sum(any(m.startswith("image/") for m in o.get("data", {})) for c in shown for o in c.get("outputs", []))
@@ -246,12 +276,13 @@ def test_solutions_are_collapsed_with_their_code_on_the_page(pages, site):
 
 def test_exported_functions_have_api_cards(pages, site):
     for nb in lessons():
-        names = exported_names(nb)
+        by_module = exported_names(nb)
+        names = {n for ns in by_module.values() for n in ns}
         page = pages[site / "nbs" / f"{nb.stem}.html"]
-        assert not set(names) - set(page.cards), f"{nb.name}: no API card for {set(names) - set(page.cards)}"
-        for mod in re.findall(r"#\|\s*default_exp\s+([\w.]+)", nb.read_text(encoding="utf-8")):
+        assert not names - set(page.cards), f"{nb.name}: no API card for {names - set(page.cards)}"
+        for mod, ns in by_module.items():
             api = set(pages[site / "api" / f"{mod}.html"].cards)
-            assert not set(names) - api, f"api/{mod}.html lacks {set(names) - api}"
+            assert not set(ns) - api, f"api/{mod}.html lacks {set(ns) - api}"
 
 
 def test_lessons_link_to_colab_and_their_notebook(pages, site):

@@ -8,13 +8,15 @@ import pytest
 import torch
 
 from command import SCRIPT, mnist_course as cli
+from conftest import TINY
 from mnist_course.checkpoint import build_model, latest_checkpoint, save_checkpoint
 from mnist_course.config import describe_cuts, make_config
 from mnist_course.evaluate import evaluate_run
 from mnist_course.machine import cpu_bf16_fast
-from mnist_course.train import TrainingError, fit, resolve_runtime
+from mnist_course.checkpoint import TrainingError
+from mnist_course.step import resolve_runtime
+from mnist_course.train import fit
 
-TINY = dict(epochs=2, samples_per_epoch=400, train_subset=1_000, eval_subset=200, bs=50)
 
 
 def torchrun(*args, tmp_path, source) -> subprocess.CompletedProcess:
@@ -54,10 +56,10 @@ def test_torchrun_sweep_writes_each_run_once(source, tmp_path):
     assert all(json.loads((tmp_path / "sw" / n).read_text())["numerics"].endswith("2 processes on cpu") for n in runs)
 
 
-def test_one_test_accuracy_per_run(mnist, tmp_path):
+def test_one_test_accuracy_per_run(mnist, tiny_run, tmp_path):
     "The loop's test accuracy and `evaluate`'s are one number: the same forward pass (lesson 09's eval_logits)."
-    m = fit(make_config("baseline", **TINY), mnist, out=tmp_path)
-    ev = evaluate_run(tmp_path, mnist, test_subset=TINY["eval_subset"])
+    run, m = tiny_run
+    ev = evaluate_run(run, mnist, out=tmp_path, test_subset=TINY["eval_subset"])
     assert m["test_acc"] == ev["test_acc"]
 
 
