@@ -8,7 +8,7 @@ import pytest
 from mnist_course.ensemble import best_strength
 from mnist_course.reproduce import report_from_records
 from mnist_course.results import RULE, all_rows, headline_rows, headline_table, leaderboard_page, report_card_page
-from mnist_course.experiments import ABLATION_BUDGET, SWEEPS
+from mnist_course.config import ABLATION_BUDGET, SWEEPS
 from mnist_course.sweep import run_name, sweep_table
 
 ROOT = Path(__file__).parents[1]
