@@ -126,7 +126,7 @@ def test_report_card_page_is_read_from_the_committed_results():
     page = (ROOT / "results/REPORT_CARD.md").read_text()
     assert page == report_card_page(ROOT / "results")
     rows = [l.split(" | ") for l in page.splitlines() if l.startswith("| ") and not l.startswith("| network")]
-    assert len(rows) == 7 and all(r[4].startswith(("reproduced", "not reproduced", "not measured yet")) for r in rows)
+    assert len(rows) == 7 and all(r[4].startswith(("reproduced", "not reproduced", "no run to judge")) for r in rows)
 
 
 def test_reproduce_reports_are_written_from_their_records(monkeypatch):
