@@ -17,8 +17,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from mnist_course.config import make_config
-from mnist_course.experiments import SWEEPS, _find_run
+from mnist_course.config import SWEEPS, _find_run, make_config
 from mnist_course.sweep import _recipe, model_options, run_name
 
 FAST_SWEEPS = [n for n in SWEEPS if n.startswith("fast-") and n.endswith("-resnet34")]

@@ -269,7 +269,7 @@ def _sweep_problem(args) -> str | None:
     "Why `--only` cannot run, found before any data loads: a run the sweep does not have, or nothing to train."
     if not args.only: return None
     if not args.train: return "--only names runs to train; it cannot go with --no-train"
-    from mnist_course.experiments import SWEEPS, chosen_runs
+    from mnist_course.config import SWEEPS, chosen_runs
     try: chosen_runs(SWEEPS[args.name], args.only)
     except ValueError as e: return f"--only {e}"
 
@@ -277,7 +277,7 @@ def cmd_sweep(args) -> int:
     "Train every variant of sweep `args.name` with each seed (reusing finished runs); write NAME.json, .md and .png."
     from mnist_course.data import load_mnist
     from mnist_course.machine import is_lead
-    from mnist_course.experiments import SWEEPS, chosen_runs
+    from mnist_course.config import SWEEPS, chosen_runs
     from mnist_course.sweep import run_sweep, sweep_summary, write_sweep
     sweep = SWEEPS[args.name]
     out = args.out or ("runs/ablation" if args.command == "ablate" else f"results/sweeps/{args.name}")
@@ -344,10 +344,10 @@ def _add_data_options(p) -> None:
     p.add_argument("--root", metavar="DIR", help="where prepared data lives (default: ~/.cache/mnist_course)")
 
 class _SweepNames:
-    """Lesson 15's sweep names as argparse `choices`, read from `experiments` (no torch: a name is checked in an
+    """Lesson 15's sweep names as argparse `choices`, read from `config` (no torch: a name is checked in an
     instant) only when a sweep is named or listed."""
     def __iter__(self):
-        from mnist_course.experiments import SWEEPS
+        from mnist_course.config import SWEEPS
         return iter(SWEEPS)
     def __contains__(self, name) -> bool: return name in list(self)
 

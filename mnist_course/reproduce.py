@@ -15,12 +15,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .config import REPORT, describe_cuts, make_config
+from .config import REPORT, SWEEPS, describe_cuts, make_config
 from .data import Mnist, load_mnist
 from .checkpoint import write_atomic
 from .evaluate import plot_history, evaluate_run, plot_roc_side_by_side, roc_per_class
 from .machine import describe_machine
-from .experiments import SWEEPS
 from .evidence import CONSISTENT, NEAR, compare_shares, landing, share
 from .sweep import seed_verdicts
 from .step import distributed

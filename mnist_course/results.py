@@ -289,7 +289,7 @@ def headline_table(results: str | os.PathLike = "results") -> str:
     return "\n".join(lines)
 
 # %% ../nbs/21_results.ipynb #8c7b6a5e
-REPRODUCED, NOT_REPRODUCED, NOT_MEASURED = "reproduced", "not reproduced", "not measured yet"
+REPRODUCED, NOT_REPRODUCED, NOT_MEASURED = "reproduced", "not reproduced", "no run to judge"
 
 
 def _paper_run(res: dict, folder: Path, model: str) -> tuple[tuple, dict]:

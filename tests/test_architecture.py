@@ -16,11 +16,12 @@ def imports(module: str) -> set[str]:
     return found - {""}
 
 def test_the_sweep_engine_knows_no_experiment():
-    assert "experiments" not in imports("sweep")
-    assert "config" in imports("experiments") and "sweep" not in imports("experiments")  # no torch to name a sweep
+    "The registry of sweeps is plain data in `config` (no torch to name a sweep); the engine never reads it."
+    assert not imports("config") & {"torch", "sweep", "train"}
+    assert "SWEEPS" not in (PKG / "sweep.py").read_text()
 
 def test_combining_predictions_needs_no_training_or_report():
-    assert not imports("ensemble") & {"train", "sweep", "experiments", "reproduce", "results", "cli"}
+    assert not imports("ensemble") & {"train", "sweep", "reproduce", "results", "cli"}
 
 def test_the_loop_draws_nothing():
     assert not imports("train") & {"matplotlib", "seaborn", "cli"}
@@ -29,4 +30,4 @@ def test_the_loop_draws_nothing():
 def test_the_range_test_reuses_the_loop_and_the_loop_knows_nothing_of_it():
     "Lesson 18's range test trains with lesson 11's pieces (no second loop); the loop never imports it."
     assert "train" in imports("lrfind") and "lrfind" not in imports("train")
-    assert not imports("lrfind") & {"cli", "sweep", "experiments", "evaluate"}
+    assert not imports("lrfind") & {"cli", "sweep", "evaluate"}

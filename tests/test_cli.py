@@ -36,7 +36,7 @@ def test_usage_error_exits_2():
 
 def test_sweep_names_are_checked_and_listed_from_the_package():
     "The parser reads the sweep names only when a sweep is named or listed, and they are the package's."
-    from mnist_course.experiments import SWEEPS
+    from mnist_course.config import SWEEPS
     wrong = run("sweep", "nosuch")
     assert wrong.returncode == 2 and f"invalid choice: 'nosuch' (choose from {', '.join(map(repr, SWEEPS))})" in wrong.stderr
     listed = " ".join(run("sweep", "--help").stdout.split()).replace("- ", "-")  # argparse wraps names at hyphens

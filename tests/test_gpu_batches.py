@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from mnist_course.cli import _train_config, main, make_parser
-from mnist_course.config import make_config
-from mnist_course.experiments import SWEEPS, _find_run, chosen_runs
+from mnist_course.config import SWEEPS, _find_run, chosen_runs, make_config
 from mnist_course.sweep import _recipe, fit_many, run_name
 from mnist_course.train import fit
 from test_step import exact_cuda  # noqa: F401  (a fixture)

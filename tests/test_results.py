@@ -8,7 +8,7 @@ import pytest
 from mnist_course.ensemble import best_strength
 from mnist_course.reproduce import report_from_records
 from mnist_course.results import RULE, all_rows, headline_rows, headline_table, leaderboard_page, report_card_page
-from mnist_course.experiments import ABLATION_BUDGET, SWEEPS
+from mnist_course.config import ABLATION_BUDGET, SWEEPS
 from mnist_course.sweep import run_name, sweep_table
 
 ROOT = Path(__file__).parents[1]
@@ -126,7 +126,7 @@ def test_report_card_page_is_read_from_the_committed_results():
     page = (ROOT / "results/REPORT_CARD.md").read_text()
     assert page == report_card_page(ROOT / "results")
     rows = [l.split(" | ") for l in page.splitlines() if l.startswith("| ") and not l.startswith("| network")]
-    assert len(rows) == 7 and all(r[4].startswith(("reproduced", "not reproduced", "not measured yet")) for r in rows)
+    assert len(rows) == 7 and all(r[4].startswith(("reproduced", "not reproduced", "no run to judge")) for r in rows)
 
 
 def test_reproduce_reports_are_written_from_their_records(monkeypatch):

@@ -1,4 +1,4 @@
-"The registry of sweeps (lesson 15's module; the sweeps of lessons 17, 18 and 19): each one trains what its title says."
+"The registry of sweeps (lesson 15, in `config`; the sweeps of lessons 17, 18 and 19): each one trains what its title says."
 import dataclasses
 import json
 import re
@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from command import mnist_course
-from mnist_course.config import FAST, PRESETS, make_config
-from mnist_course.experiments import ABLATION_VIEWS, BATCH_BUDGET, SWEEPS
+from mnist_course.config import ABLATION_VIEWS, BATCH_BUDGET, FAST, PRESETS, SWEEPS, make_config
 from mnist_course.sweep import SweepError, _recipe, run_name
 
 ROOT = Path(__file__).parents[1]

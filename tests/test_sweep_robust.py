@@ -12,10 +12,10 @@ from mnist_course.config import TINY
 SLOW_LEAD = """\
 "mnist-course ARGS... with the sweep 'two-tiny' (two small baselines) added, the lead process slow to write run files."
 import os, sys, time
-from mnist_course import cli, experiments
+from mnist_course import cli, config
 
-experiments.SWEEPS["two-tiny"] = dict(title="two tiny baselines", budget={}, target=None, views={"v": {
-    "a": experiments.variant(model="baseline"), "b": experiments.variant(model="baseline", lr=0.01)}})
+config.SWEEPS["two-tiny"] = dict(title="two tiny baselines", budget={}, target=None, views={"v": {
+    "a": config.variant(model="baseline"), "b": config.variant(model="baseline", lr=0.01)}})
 real = os.replace
 def slow(src, dst, *a, **kw):  # the lead writes each run file late: the other process is done long before
     if str(dst).endswith("-seed0.json"): time.sleep(3)
