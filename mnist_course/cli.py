@@ -119,12 +119,14 @@ def _train_problem(args) -> str | None:
     import torch
     from mnist_course.checkpoint import build_model
     from mnist_course.step import resolve_runtime
-    from mnist_course.train import make_optimizer
+    from mnist_course.data import load_mnist
+    from mnist_course.train import make_optimizer, split_indices
     cfg = _train_config(args)
     try:  # the code that will run judges: the device, the model's options, the optimizer's numbers
         resolve_runtime(cfg)
         build_model(cfg.model, **cfg.model_options)
         make_optimizer(cfg, [torch.zeros(1, requires_grad=True)])
+        if cfg.labels: split_indices(cfg, load_mnist(args.source, args.root))  # labels/10 of each digit in the split
     except (ValueError, RuntimeError) as e: return str(e)
 
 def cmd_train(args) -> None:
@@ -241,9 +243,10 @@ def cmd_self_train(args) -> None:
     cfg = teacher_config(args.teacher[0])  # the same network, recipe, seed and budget: the gain is the pseudo-labels'
     print(f"{cfg.model}, seed {cfg.seed}, student of {len(args.teacher)} teacher(s): {describe_cuts(cfg)}", flush=True)
     m = self_train(cfg, args.teacher, load_mnist(args.source, args.root), args.out, keep=args.keep, views=args.tta,
-                   resume=args.resume, on_epoch=_print_row)
+                   resume=args.resume, on_epoch=_print_row, precision=args.precision)
     st = m["self_training"]  # one process: self_train refuses torchrun
-    print(f"pseudo-labelled {st['pseudo_images']:,} of {st['pool']:,} validation images "
+    print(f"pseudo-labelled {st['pseudo_images']:,} of {st['pool']:,} "
+          f"{'unlabelled training' if cfg.labels else 'validation'} images "
           f"({st['pseudo_label_acc']:.2%} of them right); "
           f"test accuracy {m['test_acc']:.4f} on {m['machine']['hardware']}; run in {args.out}")
 
@@ -434,6 +437,9 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
     st.add_argument("--out", metavar="DIR", required=True, help="the student's run folder")
     st.add_argument("--keep", type=_within(float, Interval(0, 1, open_lo=True)), default=0.99,
                     help="share of the validation pool kept, the most confident first (in (0, 1]; default: 0.99)")
+    st.add_argument("--precision", type=_within(float, Interval(0, 1, open_lo=True)), metavar="P",
+                    help="teachers trained with --labels N: keep the pool images at least as sure as the threshold at "
+                         "which the teachers are right a share P of the time on validation images (instead of --keep)")
     st.add_argument("--tta", type=COUNT, default=0, metavar="N",
                     help="the teachers label with N TTA views too (default: 0)")
     st.add_argument("--resume", action="store_true", help="continue the student in --out from its last checkpoint")

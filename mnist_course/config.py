@@ -37,6 +37,8 @@ class TrainConfig:
     val_frac: float = knob(0.15, "validation share of the 60,000 training images")
     seed: int = knob(0, "one seed for split, initialisation, sampling, augmentation, dropout")
     train_subset: int = knob(0, ">0: train on only the first N images of the split (tests, demos)")
+    labels: int = knob(0, ">0: learn from N labelled images of the split, N/10 of each digit drawn with the seed; the "
+                          "rest is unlabelled (lesson 20)")
     eval_subset: int = knob(0, ">0: validate and test on only the first N images of each (tests)")
     val_subset: int = knob(0, ">0: validate on only the first N validation images (the test set stays whole)")
     device: str | None = knob(None, "'cuda', 'cuda:1', 'mps' or 'cpu'; None: CUDA, else MPS, else CPU")
@@ -113,7 +115,7 @@ BOUNDS = {  # the numbers each numeric field may take
     "epochs": Interval(1), "bs": Interval(1), "lr": Interval(0, open_lo=True), "momentum": Interval(0),
     "weight_decay": Interval(0), "warmup": Interval(0, 1), "label_smoothing": Interval(0, 1),
     "samples_per_epoch": Interval(0), "val_frac": SHARE, "seed": Interval(0), "train_subset": Interval(0),
-    "eval_subset": Interval(0), "val_subset": Interval(0), "aug_chunk": Interval(0),
+    "labels": Interval(0), "eval_subset": Interval(0), "val_subset": Interval(0), "aug_chunk": Interval(0),
 }
 
 

@@ -21,7 +21,7 @@ from mnist_course.checkpoint import (CheckpointError, TrainingError, build_model
 from mnist_course.config import make_config
 from mnist_course.data import split_train_val
 from mnist_course.sweep import fit_many
-from mnist_course.train import fit, lr_at
+from mnist_course.train import balanced_labels, fit, lr_at
 
 NOT_TIMING = ("seconds", "images_per_s", "hardware")
 
@@ -331,3 +331,35 @@ def test_data_on_device_false_is_recorded_and_on_a_cpu_changes_nothing(mnist, ba
     off = fit(make_config("baseline", **TINY, data_on_device=False), mnist)
     assert recipe(off["history"]) == recipe(m["history"]) and off["test_acc"] == m["test_acc"]
     assert off["runtime"]["data_on_device"] is False and m["runtime"]["data_on_device"] is True
+
+
+def test_few_labels_are_balanced_seeded_and_recorded(mnist, tmp_path):
+    "labels=N: N images of the split, N/10 of each digit, the same for the same seed; config.json and metrics.json say which."
+    split, _ = split_train_val(mnist.train_y, 0.15, 0)
+    idx = balanced_labels(mnist.train_y[split], 100, seed=0)
+    assert torch.bincount(mnist.train_y[split][idx], minlength=10).tolist() == [10] * 10
+    assert torch.equal(idx, balanced_labels(mnist.train_y[split], 100, seed=0))
+    assert not torch.equal(idx, balanced_labels(mnist.train_y[split], 100, seed=1))
+    cfg = make_config("baseline", **{**TINY, "train_subset": 0, "labels": 100, "epochs": 1})
+    m = fit(cfg, mnist, out=tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["labels"] == 100
+    rec = json.loads((tmp_path / "metrics.json").read_text())["labelled"]
+    assert rec == m["labelled"] and (rec["n"], rec["seed"]) == (100, 0) and rec["indices"] == split[idx].tolist()
+    assert rec["sha256"] == hashlib.sha256(str(rec["indices"]).encode()).hexdigest()
+    assert "labelled" not in fit(make_config("baseline", **{**TINY, "epochs": 1}), mnist)  # all labels: nothing to list
+
+
+@pytest.mark.parametrize("n", [-10, 55, 50_000])
+def test_few_labels_refuses_a_bad_count_before_any_folder(mnist, tmp_path, n):
+    with pytest.raises(ValueError, match=f"labels={n}: give a positive multiple of 10"):
+        fit(make_config("baseline", **{**TINY, "train_subset": 0, "labels": n}), mnist, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("n, says", [("-10", "expected a number >= 0"), ("55", "positive multiple of 10"),
+                                     ("50000", "at most 4")])
+def test_cli_train_labels_bad_count(source, tmp_path, n, says):
+    "A count the split cannot balance is a usage error (exit 2, one line), found before any folder is made."
+    r = cli("train", "--model", "baseline", "--labels", n, "--source", source, "--out", tmp_path / "run")
+    assert r.returncode == 2 and says in r.stderr
+    assert not (tmp_path / "run").exists()
