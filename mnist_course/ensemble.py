@@ -37,9 +37,9 @@ TTA_STRENGTHS = (0.25, 0.5, 1.)  # the strengths "auto" chooses among (besides n
 def held_out_images(path: str | os.PathLike, ds: Mnist) -> tuple[torch.Tensor, np.ndarray]:
     "The validation images of the run at `path`: its own seed's split, never trained on; and their labels."
     state = load_state(require_checkpoint(path))  # a clear error where there is no run
-    if state.get("extra"):
-        raise ValueError(f"{path} trained on pseudo-labelled validation images (lesson 20): it has no held-out images")
     cfg = state["config"]
+    if state.get("extra") and not cfg.get("labels"):  # with labels=N the pool was the rest of the training split
+        raise ValueError(f"{path} trained on pseudo-labelled validation images (lesson 20): it has no held-out images")
     _, idx = split_train_val(ds.train_y, cfg["val_frac"], cfg["seed"])
     return ds.train_x[idx], ds.train_y[idx].numpy()
 

@@ -88,3 +88,16 @@ def test_the_cli_refuses_to_calibrate_a_run_without_held_out_images(source, tmp_
     r = run("evaluate", tmp_path / "student", "--calibrate", "--source", source, "--root", tmp_path / "root")
     assert r.returncode == 2 and "no held-out images for --tta-strength auto or --calibrate" in r.stderr
     assert not (tmp_path / "student" / "evaluation-calibrated").exists()
+
+
+def test_a_few_labels_student_keeps_its_validation_images_held_out(tmp_path, mnist):
+    "With labels=N the pseudo-labels came from the rest of the training split (lesson 20): validation stays unseen."
+    ckpt = tmp_path / "student" / "checkpoints" / "epoch-004"
+    shutil.copytree(SEED0 / "checkpoints" / "epoch-004", ckpt)
+    state = torch.load(ckpt / "state.pt", weights_only=True)
+    torch.save({**state, "extra": "pool", "config": {**state["config"], "labels": 100}}, ckpt / "state.pt")
+    x, y = held_out_images(tmp_path / "student", mnist)
+    own_x, own_y = held_out_images(SEED0, mnist)
+    assert torch.equal(x, own_x) and (y == own_y).all() and len(y) == 9_000
+    torch.save({**state, "extra": "pool"}, ckpt / "state.pt")  # all labels: the pool was its validation images
+    with pytest.raises(ValueError, match="no held-out images"): held_out_images(tmp_path / "student", mnist)
