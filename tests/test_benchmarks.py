@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).parents[1]
@@ -64,3 +65,11 @@ def test_fastest_cpu_chooses_the_fastest_candidate_that_reaches_the_target_on_va
     assert fastest_cpu.chosen(rows, 0.990)["name"] == "fast"
     assert fastest_cpu.chosen(rows, 0.995)["name"] == "slow"
     assert fastest_cpu.chosen(rows, 0.999) is None
+
+
+def test_fastest_cpu_refuses_one_seed_as_a_usage_error(capsys):
+    "An interval over seeds needs two: --seeds 1 is a usage error (exit 2) that names the value, before any training."
+    import fastest_cpu
+    with pytest.raises(SystemExit) as stop:
+        fastest_cpu.main(["--seeds", "1"])
+    assert stop.value.code == 2 and "--seeds 1" in capsys.readouterr().err
