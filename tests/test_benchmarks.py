@@ -54,7 +54,7 @@ def test_fastest_cpu_tiny_prints_every_candidate_against_quick_and_a_choice_per_
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "candidate" not in line]
     assert [r.split(" | ")[0][2:] for r in rows] == list(fastest_cpu.CANDIDATES)
-    assert rows[0].endswith("| 1.00x |") and "[" in rows[0]  # the reference, and a t-interval over 2 seeds
+    assert "| 1.00x |" in rows[0] and "[" in rows[0]  # the reference, and a t-interval over 2 seeds
     assert [t for t in fastest_cpu.TARGETS if f"- {t:.1%}: " in out] == list(fastest_cpu.TARGETS)
 
 
