@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).parents[1]
@@ -44,3 +45,31 @@ def test_contributing_quotes_ratios_from_the_benchmark_files():
     files = " ".join(p.read_text() for p in (ROOT / "results").glob("benchmarks-*.md"))
     ratios = re.findall(r"\b\d+\.\d+x\b", speed)
     assert ratios and not [r for r in ratios if r not in files]
+
+
+def test_fastest_cpu_tiny_prints_every_candidate_against_quick_and_a_choice_per_target(source, capsys):
+    "benchmarks/fastest_cpu.py --tiny: one row per candidate, the reference at 1.00x, a validation choice per target."
+    import fastest_cpu  # benchmarks/fastest_cpu.py
+    fastest_cpu.main(["--tiny", "--source", str(source)])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "candidate" not in line]
+    assert [r.split(" | ")[0][2:] for r in rows] == list(fastest_cpu.CANDIDATES)
+    assert "| 1.00x |" in rows[0] and "[" in rows[0]  # the reference, and a t-interval over 2 seeds
+    assert [t for t in fastest_cpu.TARGETS if f"- {t:.1%}: " in out] == list(fastest_cpu.TARGETS)
+
+
+def test_fastest_cpu_chooses_the_fastest_candidate_that_reaches_the_target_on_validation():
+    import fastest_cpu
+    rows = [dict(name="slow", val=0.995, seconds=50.0), dict(name="fast", val=0.991, seconds=20.0),
+            dict(name="fastest", val=0.985, seconds=10.0)]
+    assert fastest_cpu.chosen(rows, 0.990)["name"] == "fast"
+    assert fastest_cpu.chosen(rows, 0.995)["name"] == "slow"
+    assert fastest_cpu.chosen(rows, 0.999) is None
+
+
+def test_fastest_cpu_refuses_one_seed_as_a_usage_error(capsys):
+    "An interval over seeds needs two: --seeds 1 is a usage error (exit 2) that names the value, before any training."
+    import fastest_cpu
+    with pytest.raises(SystemExit) as stop:
+        fastest_cpu.main(["--seeds", "1"])
+    assert stop.value.code == 2 and "--seeds 1" in capsys.readouterr().err
