@@ -73,3 +73,13 @@ def test_fastest_cpu_refuses_one_seed_as_a_usage_error(capsys):
     with pytest.raises(SystemExit) as stop:
         fastest_cpu.main(["--seeds", "1"])
     assert stop.value.code == 2 and "--seeds 1" in capsys.readouterr().err
+
+
+def test_fastest_cpu_confirms_one_candidate_on_fresh_seeds_beside_the_reference(source, capsys):
+    "--confirm NAME --first-seed 5: the reference and that candidate only, on seeds 5 and 6 (tiny)."
+    import fastest_cpu
+    fastest_cpu.main(["--tiny", "--source", str(source), "--confirm", "3 x 60,000 images", "--first-seed", "5"])
+    out = capsys.readouterr().out
+    rows = [l for l in out.splitlines() if l.startswith("| ") and not l.startswith("| candidate")]
+    assert [r.split(" | ")[0][2:] for r in rows] == [fastest_cpu.REFERENCE, "3 x 60,000 images"]
+    assert "2 seeds each (5-6)" in out and "on these fresh seeds" in out and "Chosen on validation" not in out
