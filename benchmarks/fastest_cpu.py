@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"# fastest 99% on a CPU: {describe_machine('cpu')['hardware']}, torch {torch.__version__}, {when}\n")
     print(f"$ python benchmarks/fastest_cpu.py {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip())
-    print(f"\nThe baseline CNN, the quick preset's recipe; {len(seeds)} seeds each ({seeds[0]}-{seeds[-1]}), trained one "
-          f"after another on the CPU.{' TINY: the code path only, not a result.' if args.tiny else ''}\n")
+    print(f"\nThe baseline CNN, the quick preset's recipe; {len(seeds)} seeds each ({seeds[0]}-{seeds[-1]}), "
+          f"trained one after another on the CPU.{' TINY: the code path only, not a result.' if args.tiny else ''}\n")
     rows = [summarise(name, train_candidate(CANDIDATES[name], seeds, data, args.tiny)) for name in names]
     print(table(rows, rows[0]["seconds"]))
     if args.confirm:
