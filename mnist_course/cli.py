@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .config import (BOUNDS, CHOICES, EXECUTION_FIELDS, PAPER_EPOCHS, PRESETS, TINY, Interval, TrainConfig,
-                                 describe_cuts, make_config)
+from .config import (BOUNDS, CHOICES, EXECUTION_FIELDS, PAPER_EPOCHS, PRESETS, SWEEPS, TINY, Interval,
+                                 TrainConfig, chosen_runs, describe_cuts, make_config)
 
 # %% ../nbs/23_cli.ipynb #8fd9d801
 def _count_table(splits: dict) -> str:
@@ -272,7 +272,6 @@ def _sweep_problem(args) -> str | None:
     "Why `--only` cannot run, found before any data loads: a run the sweep does not have, or nothing to train."
     if not args.only: return None
     if not args.train: return "--only names runs to train; it cannot go with --no-train"
-    from mnist_course.config import SWEEPS, chosen_runs
     try: chosen_runs(SWEEPS[args.name], args.only)
     except ValueError as e: return f"--only {e}"
 
@@ -280,7 +279,6 @@ def cmd_sweep(args) -> int:
     "Train every variant of sweep `args.name` with each seed (reusing finished runs); write NAME.json, .md and .png."
     from mnist_course.data import load_mnist
     from mnist_course.machine import is_lead
-    from mnist_course.config import SWEEPS, chosen_runs
     from mnist_course.sweep import run_sweep, sweep_summary, write_sweep
     sweep = SWEEPS[args.name]
     out = args.out or ("runs/ablation" if args.command == "ablate" else f"results/sweeps/{args.name}")
@@ -345,14 +343,6 @@ def _add_data_options(p) -> None:
     p.add_argument("--source", metavar="DIR",
                    help="folder with the four official files (default: $MNIST_COURSE_DATA, else download)")
     p.add_argument("--root", metavar="DIR", help="where prepared data lives (default: ~/.cache/mnist_course)")
-
-class _SweepNames:
-    """Lesson 15's sweep names as argparse `choices`, read from `config` (no torch: a name is checked in an
-    instant) only when a sweep is named or listed."""
-    def __iter__(self):
-        from mnist_course.config import SWEEPS
-        return iter(SWEEPS)
-    def __contains__(self, name) -> bool: return name in list(self)
 
 def _command(sub, name: str, func, check=None, **kw) -> argparse.ArgumentParser:
     "Sub-command `name`: it runs `func(args)` once `check(args)` finds no usage problem (a usage error: exit 2)."
@@ -446,7 +436,7 @@ def make_parser(argv=()) -> argparse.ArgumentParser:
     _add_data_options(st)
     sw = _command(sub, "sweep", cmd_sweep, _sweep_problem,
                   help="a named sweep of lessons 15, 17, 18 and 19 (variants x seeds); `sweep --help` lists them")
-    sw.add_argument("name", choices=_SweepNames(), metavar="NAME", help="one of: %(choices)s")
+    sw.add_argument("name", choices=list(SWEEPS), metavar="NAME", help="one of: %(choices)s")
     ab = _command(sub, "ablate", cmd_sweep, _sweep_problem,
                   help="the report's ResNet34 modifications one at a time and the stem kernel sweep, over seeds")
     ab.set_defaults(name="ablation")
