@@ -61,11 +61,12 @@ def accuracy(correct: int, n: int, method: str = "wilson") -> Evidence:
 
 # %% ../nbs/14_evidence.ipynb #ab00516a
 def seed_mean(accs) -> Evidence:
-    "The mean of one recipe's test accuracies over its seeds, with its t-interval (one seed: none, undecided)."
+    "The mean of one recipe's accuracies over its seeds, with its t-interval within [0, 1] (one seed: none, undecided)."
     a = np.asarray(accs, dtype=float)
     if len(a) < 2: return Evidence(float(a.mean()), math.nan, math.nan, len(a), "1 seed", verdict=UNDECIDED)
     half = stats.t.ppf((1 + CONFIDENCE) / 2, len(a) - 1) * stats.sem(a)
-    return Evidence(float(a.mean()), a.mean() - half, a.mean() + half, len(a), f"{len(a)} seeds")
+    low, high = max(a.mean() - half, 0.0), min(a.mean() + half, 1.0)  # an accuracy lies in [0, 1], its interval too
+    return Evidence(float(a.mean()), low, high, len(a), f"{len(a)} seeds")
 
 # %% ../nbs/14_evidence.ipynb #42153812
 def _difference(estimate: float, low: float, high: float, n: int, of: str, p: float | None) -> Evidence:

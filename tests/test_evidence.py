@@ -36,10 +36,11 @@ def test_clopper_pearson_at_the_ends_is_the_closed_form():
 
 
 def test_seed_mean_is_the_t_interval():
-    "1, 2, 3: mean 2, standard error 1/sqrt(3), t(2) = 4.3027; one seed has no interval."
-    e = seed_mean([1.0, 2.0, 3.0])
-    assert (e.estimate, e.n, e.verdict) == (2.0, 3, None)
-    assert e.low == pytest.approx(2 - T2 / math.sqrt(3)) and e.high == pytest.approx(2 + T2 / math.sqrt(3))
+    "0.90, 0.91, 0.92: mean 0.91, standard error 0.01/sqrt(3), t(2) = 4.3027; one seed has no interval."
+    e = seed_mean([0.90, 0.91, 0.92])
+    assert (round(e.estimate, 12), e.n, e.verdict) == (0.91, 3, None)
+    half = T2 * 0.01 / math.sqrt(3)
+    assert e.low == pytest.approx(0.91 - half) and e.high == pytest.approx(0.91 + half)
     one = seed_mean([0.99])
     assert one.verdict == UNDECIDED and math.isnan(one.low) and "1 seed" in str(one)
 
@@ -148,3 +149,13 @@ def test_evidence_needs_only_numpy_and_scipy():
     found = {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     found |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert found <= {"math", "dataclasses", "numpy", "scipy"}, found
+
+
+def test_seed_mean_interval_stays_within_accuracy_range():
+    "A collapsed seed widens the t-interval past 100% and below 0%; an accuracy's interval stays in [0, 1]."
+    collapsed = seed_mean([0.9817, 0.9871, 0.1135, 0.9687, 0.9886])  # fastest_cpu's batch-256 row, one seed collapsed
+    assert collapsed.high == 1.0 and 0 < collapsed.low < collapsed.estimate
+    near_zero = seed_mean([0.0, 0.0, 0.1])
+    assert near_zero.low == 0.0 and near_zero.high < 1.0
+    usual = seed_mean([0.9928, 0.9927, 0.9933])
+    assert 0 < usual.low < usual.estimate < usual.high < 1
