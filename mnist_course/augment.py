@@ -30,7 +30,7 @@ def keras_matrix(angle, shift_x, shift_y, zoom_x, zoom_y, h: int, w: int) -> tor
     mat = lambda *v: torch.stack(v, -1).view(-1, 3, 3)
     rotate = mat(c, s, z, -s, c, z, z, z, o)   # Keras' [[cos, -sin], [sin, cos]] on (row, col), in (x, y) order
     shift, zoom = mat(o, z, shift_x, z, o, shift_y, z, z, o), mat(zoom_x, z, z, z, zoom_y, z, z, z, o)
-    cx, cy = w / 2 + 0.5, h / 2 + 0.5          # Keras' pivot: one pixel past the middle, (size - 1) / 2
+    cx, cy = w / 2 + 0.5, h / 2 + 0.5  # Keras' pivot, 14.5 for 28: one pixel past the true middle (size - 1) / 2
     to_pivot = _constant(((1, 0, cx), (0, 1, cy), (0, 0, 1)), a.dtype, a.device)
     from_pivot = _constant(((1, 0, -cx), (0, 1, -cy), (0, 0, 1)), a.dtype, a.device)
     return to_pivot @ rotate @ shift @ zoom @ from_pivot

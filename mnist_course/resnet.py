@@ -15,7 +15,7 @@ from .baseline import Classifier
 
 # %% ../nbs/05_resnet34.ipynb #3cc5a1e7
 class ResNet(Classifier, models.ResNet):
-    "torchvision's ResNet of `BasicBlock`s, returning logits, with dropout before `fc` and a softmax for predictions."
+    "torchvision's ResNet of `BasicBlock` blocks: logits out, dropout before `fc`, a softmax for predictions."
     img_size = None  # global average pooling: any height and width (28x28 for MNIST)
 
     def __init__(self, layers=(3, 4, 6, 3), num_classes: int = 10, dropout: float = 0.0):
@@ -53,7 +53,7 @@ def resnet(layers=(3, 4, 6, 3), in_chans: int = 1, num_classes: int = 10,
            stem_kernel: int = 7, stem_stride: int = 2, stem_padding: int = 3,
            pool_stride: int = 2, pool_padding: int = 1,
            project_all: bool = False, dropout: float = 0.0) -> ResNet:
-    "A ResNet of `BasicBlock`s; the defaults give torchvision's `resnet34` with `in_chans` and `num_classes`."
+    "A ResNet of `BasicBlock` blocks; the defaults give torchvision's `resnet34` with `in_chans` and `num_classes`."
     if len(layers) != 4 or min(layers) < 1:
         raise ValueError(f"layers must be four positive block counts, one per stage (ResNet34: (3, 4, 6, 3)), "
                          f"got {layers}")
