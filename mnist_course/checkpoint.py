@@ -95,6 +95,18 @@ def load_state(ckpt: str | os.PathLike) -> dict:
                               f"{Path(ckpt).name} aside to fall back on an earlier checkpoint, or train again") from e
 
 # %% ../nbs/10_checkpoints.ipynb #6ad86b82
+def _misfit(e: Exception, keys: int = 3, lines: int = 2, width: int = 400) -> str:
+    """What `load_state_dict`'s error `e` says is wrong (keys missing or unexpected, sizes that differ), kept short:
+    the first `keys` keys of each list, the first `lines` reasons, at most `width` characters."""
+    why = [l.strip().rstrip(".") for l in str(e).splitlines()[1:] if l.strip()] or [str(e).strip()]  # past the header
+    def short(line):
+        head, sep, names = line.partition(": ")
+        names = names.split(", ")
+        if not head.endswith("key(s) in state_dict") or len(names) <= keys: return line
+        return f"{head}{sep}{', '.join(names[:keys])}, ... ({len(names)} in all)"
+    text = "; ".join(map(short, why[:lines])) + (f"; and {len(why) - lines} more" if len(why) > lines else "")
+    return text if len(text) <= width else text[:width - 3] + "..."
+
 def load_weights(model: torch.nn.Module, ckpt: str | os.PathLike, arch: str) -> torch.nn.Module:
     "Load checkpoint `ckpt`'s safetensors weights into `model`, which must be architecture `arch`."
     state = load_state(ckpt)
@@ -105,7 +117,7 @@ def load_weights(model: torch.nn.Module, ckpt: str | os.PathLike, arch: str) -> 
     except Exception as e: raise CheckpointError(f"{ckpt}/model.safetensors: unreadable ({e})") from e
     try: model.load_state_dict(weights)
     except RuntimeError as e:
-        raise CheckpointError(f"{ckpt}: weights do not fit this {arch} model ({str(e).splitlines()[0]})") from e
+        raise CheckpointError(f"{ckpt}: weights do not fit this {arch} model ({_misfit(e)})") from e
     return model
 
 # %% ../nbs/10_checkpoints.ipynb #e1a0c0d4

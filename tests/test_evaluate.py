@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_course.checkpoint import CheckpointError, load_weights
+from mnist_course.checkpoint import CheckpointError, build_model, load_model, load_weights, save_checkpoint
 from command import mnist_course
 from mnist_course.evaluate import coverage, evaluate_run, reliability, roc_per_class
 from mnist_course.resnet import resnet34_mnist
@@ -93,6 +93,21 @@ def _pickled(d, run):
 def test_wrong_kind_of_checkpoint(run):
     with pytest.raises(CheckpointError, match="holds a 'baseline' model, not 'resnet34'"):
         load_weights(resnet34_mnist(), sorted((run / "checkpoints").iterdir())[-1], "resnet34")
+
+
+def test_weights_that_do_not_fit_say_why(tmp_path):
+    "A mismatch names the keys or shapes at fault, not only PyTorch's header line ('Error(s) in loading state_dict')."
+    ck = save_checkpoint(tmp_path, 1, torch.nn.Sequential(torch.nn.Linear(3, 2)), {"config": {"model": "tiny"}})
+    with pytest.raises(CheckpointError, match=r"size mismatch for 0\.weight: .*torch\.Size\(\[2, 3\]\)"):
+        load_weights(torch.nn.Sequential(torch.nn.Linear(4, 2)), ck, "tiny")
+    with pytest.raises(CheckpointError, match=r'Missing key\(s\) in state_dict: "1\.weight", "1\.bias"'):
+        load_weights(torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2)), ck, "tiny")
+    # a baseline labelled resnet34: hundreds of keys missing, a few named and counted, the message still short
+    save_checkpoint(tmp_path / "label", 1, build_model("baseline"), {"config": {"model": "resnet34", "model_options": {}}})
+    with pytest.raises(CheckpointError) as err: load_model(tmp_path / "label")
+    msg = str(err.value)
+    assert 'Missing key(s) in state_dict: "conv1.weight", ' in msg and "in all); Unexpected key(s)" in msg, msg
+    assert len(msg) < len(str(tmp_path)) + 500, msg
 
 
 def test_auc_is_the_share_of_positive_negative_pairs_ranked_right():
