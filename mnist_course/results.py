@@ -297,8 +297,9 @@ def _paper_run(res: dict, folder: Path, model: str) -> tuple[tuple, dict]:
     d, r = folder / model, res["models"][model]
     ev, hist = json.loads((d / "evaluation/metrics.json").read_text()), json.loads((d / "history.json").read_text())
     key = fingerprint(model, r["config"]["seed"], ev["test_acc"], hist[-1]["val_acc"])
-    return key, dict(test_acc=ev["test_acc"], test_images=ev["test_images"], val_accs=[h["val_acc"] for h in hist],
-                     auc=ev["auc"], answers=d / "evaluation", where=r["trained_on"])
+    return key, dict(seed=r["config"]["seed"], test_acc=ev["test_acc"], test_images=ev["test_images"],
+                     val_accs=[h["val_acc"] for h in hist], auc=ev["auc"], answers=d / "evaluation",
+                     where=r["trained_on"])
 
 
 def paper_runs(results: Path, model: str) -> list[dict]:
@@ -315,8 +316,8 @@ def paper_runs(results: Path, model: str) -> list[dict]:
         res = json.loads(f.read_text())
         for r in res["runs"]:
             if r["model"] != model or not _trains_preset(r, res["budget"], "paper"): continue
-            run = dict(test_acc=r["test_acc"], test_images=10_000, val_accs=r.get("val_accs"), auc=r.get("test_auc"),
-                       answers=None, where=r["trained_on"])
+            run = dict(seed=r["seed"], test_acc=r["test_acc"], test_images=10_000, val_accs=r.get("val_accs"),
+                       auc=r.get("test_auc"), answers=None, where=r["trained_on"])
             key = fingerprint(model, r["seed"], r["test_acc"], r["val_acc"])
             runs.setdefault(key, dict(run, sources=[]))["sources"].append(str(f.parent.relative_to(results)))
     return list(runs.values())
@@ -325,20 +326,32 @@ def paper_runs(results: Path, model: str) -> list[dict]:
 def _sources(runs: list[dict]) -> list[str]: return list(dict.fromkeys(s for r in runs for s in r["sources"]))
 
 
+def _per_seed(runs: list[dict]) -> dict:
+    "{seed: its runs}: two runs of one seed (on two GPUs, say) are one draw of the recipe, not two."
+    seeds = {}
+    for r in runs: seeds.setdefault(r["seed"], []).append(r)
+    return seeds
+
+
 def _lands(runs: list[dict], target: float) -> dict:
-    "The runs' test accuracies and where they land on `target`: the band is one test set's 95% interval there."
-    if not runs: return dict(measured="", evidence=None, sources=[])
+    """The runs' test accuracies and where their seeds land on `target` (a seed's accuracy: the mean of its runs);
+    the band is one test set's 95% interval there."""
+    if not runs: return dict(measured="", evidence=None, sources=[], runs=0)
     one = accuracy(round(target * runs[0]["test_images"]), runs[0]["test_images"])
-    e = landing([r["test_acc"] for r in runs], target, (one.high - one.low) / 2)
-    return dict(measured=", ".join(f"{r['test_acc']:.2%}" for r in runs), evidence=e, sources=_sources(runs))
+    seeds = [np.mean([r["test_acc"] for r in rs]) for rs in _per_seed(runs).values()]
+    e = landing(seeds, target, (one.high - one.low) / 2)
+    return dict(measured=", ".join(f"{r['test_acc']:.2%}" for r in runs), evidence=e, sources=_sources(runs),
+                runs=len(runs))
 
 
 def _count(runs: list[dict], matches, describe) -> dict:
-    "Of the runs that kept what a claim needs (`matches` is None otherwise), the share that match it."
+    """Of the runs that kept what a claim needs (`matches` is None otherwise), the share of seeds that match it: a seed
+    matches when every run of it does."""
     kept = [r for r in runs if matches(r) is not None]
-    k = sum(bool(matches(r)) for r in kept)
-    return dict(measured="; ".join(describe(r) for r in kept), evidence=share(k, len(kept)) if kept else None,
-                sources=_sources(kept))
+    seeds = _per_seed(kept).values()
+    k = sum(all(bool(matches(r)) for r in rs) for rs in seeds)
+    return dict(measured="; ".join(describe(r) for r in kept), evidence=share(k, len(seeds)) if kept else None,
+                sources=_sources(kept), runs=len(kept))
 
 
 def _epochs(r: dict, good) -> int | None:
@@ -358,12 +371,11 @@ def _outperforms(results: Path) -> dict:
         if res["preset"] != "paper" or res.get("limit"): continue
         answers = {m: _paper_run(res, f.parent, m)[1]["answers"] for m in ("resnet34", "baseline")}
         right = {m: np.load(a / "probabilities.npy").argmax(1) == np.load(a / "labels.npy") for m, a in answers.items()}
-        pairs.append((mcnemar(right["resnet34"], right["baseline"]), dict(sources=[f.parent.name])))
-    e = [p for p, _ in pairs]
-    return dict(measured="; ".join(f"{p.estimate * 100:+.2f} [{p.low * 100:+.2f}, {p.high * 100:+.2f}] points"
-                                   for p in e),
-                evidence=share(sum(p.verdict == HIGHER for p in e), len(e)) if e else None,
-                sources=_sources([s for _, s in pairs]))
+        pairs.append(dict(test=mcnemar(right["resnet34"], right["baseline"]), sources=[f.parent.name],
+                          seed=res["models"]["resnet34"]["config"]["seed"]))
+    points = lambda p: f"{p['test'].estimate * 100:+.2f} [{p['test'].low * 100:+.2f}, {p['test'].high * 100:+.2f}]"
+    return _count(pairs, lambda p: p["test"].verdict == HIGHER, lambda p: points(p) + " points")
+
 
 # %% ../nbs/21_results.ipynb #1f0e9d8c
 def claims(results: str | os.PathLike = "results") -> list[dict]:
@@ -391,7 +403,7 @@ def claims(results: str | os.PathLike = "results") -> list[dict]:
 
 
 def verdict(claim: dict) -> str:
-    "Reproduced when a run matches the claim; for an accuracy, how sure a miss is (lesson 14's `landing`)."
+    "Reproduced when a seed matches the claim; for an accuracy, how sure a miss is (lesson 14's `landing`)."
     e = claim["evidence"]
     if e is None: return NOT_MEASURED
     if round(e.estimate * e.n): return REPRODUCED
@@ -399,12 +411,13 @@ def verdict(claim: dict) -> str:
 
 
 def report_card(results: str | os.PathLike = "results") -> str:
-    "A markdown table: each claim of the report, the course's measurement, the share of runs that match, a verdict."
-    lines = ["| network | the report says | the course measured | runs that match [95% interval] | verdict | from |",
+    "A markdown table: each claim of the report, the course's measurement, the share of seeds that match, a verdict."
+    lines = ["| network | the report says | the course measured | seeds that match [95% interval] | verdict | from |",
              "|" + "---|" * 6]
     for c in claims(results):
         e = c["evidence"]
-        match = "" if e is None else f"{round(e.estimate * e.n)} of {e.n} [{e.low:.0%}, {e.high:.0%}]"
+        runs = "" if e is None or c["runs"] == e.n else f" ({c['runs']} runs)"
+        match = "" if e is None else f"{round(e.estimate * e.n)} of {e.n}{runs} [{e.low:.0%}, {e.high:.0%}]"
         lines.append(f"| {c['model']} | {c['says']} | {c['measured']} | {match} | {verdict(c)} | "
                      f"{', '.join(f'`results/{s}`' for s in c['sources'])} |")
     return "\n".join(lines)
@@ -412,18 +425,21 @@ def report_card(results: str | os.PathLike = "results") -> str:
 # %% ../nbs/21_results.ipynb #cff8f6ed
 def leaderboard_page(results: str | os.PathLike = "results") -> str:
     "The text of `results/LEADERBOARD.md`: the rule, then the tables."
-    return ("# Leaderboard\n\nEvery result committed under `results/`, generated by `mnist_course.results.leaderboard` "
-            f"(lesson 21).\n\n{RULE}\n\n{leaderboard(results)}\n")
+    return ("# Leaderboard\n\nThe committed runs, seed groups, ensembles and sweeps' choices under `results/`, ranked; "
+            "generated by `mnist_course.results.leaderboard` (lesson 21). `results/README.md` lists every folder, "
+            f"including the studies judged in their own lessons.\n\n{RULE}\n\n{leaderboard(results)}\n")
 
 
-CARD_RULES = ("Each claim is judged on the course's runs of the report's recipe (preset `paper`), each run once. An "
-              "accuracy is matched by a run within one test set's 95% interval of it; *ruled out* when no run is and "
+CARD_RULES = ("Each claim is judged on the course's runs of the report's recipe (preset `paper`), each run once, "
+              "counted by seed: two runs of one seed (on two GPUs, say) are one draw of the recipe, so a seed's "
+              "accuracy is the mean of its runs and a seed matches a claim when every run of it does. An "
+              "accuracy is matched by a seed within one test set's 95% interval of it; *ruled out* when no seed is and "
               "one more would not be either (lesson 14). An epoch is *poor* at no more than "
               f"{REPORT['baseline']['test_acc']:.1%} plus {NEAR * 100:g} points of validation accuracy, *excellent* at "
               f"no less than {REPORT['resnet34']['test_acc']:.2%} minus {NEAR * 100:g}; "
               "*consistently*: at every epoch. An "
               "AUC of 1 is 1.00 at two decimals. The ResNet34 outperforms the baseline when McNemar's test on the same "
-              "test images says higher. A claim is reproduced when a run matches it. The folders named hold the files "
+              "test images says higher. A claim is reproduced when a seed matches it. The folders named hold the files "
               "read: a reproduction's `MODEL/evaluation/metrics.json` (accuracy, AUCs), `MODEL/evaluation/` "
               "probabilities (McNemar) and `MODEL/history.json` (epochs); a sweep's `NAME.json`.")
 
