@@ -85,7 +85,7 @@ def test_the_command_line_keeps_every_run_too(tmp_path):
     r = mnist_course("sweep", "fast-wd-baseline", "--no-train", "--out", copy, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     runs = json.loads((copy / "fast-wd-baseline.json").read_text())["runs"]
-    assert len(runs) == 10 and {r["seed"] for r in runs} == set(range(5))
+    assert len(runs) == 20 and {r["seed"] for r in runs} == set(range(10))  # two variants, seeds 0-9
 
 
 def _key(r: dict) -> tuple: return r["view"], r["variant"], r["seed"], r["test_acc"]
