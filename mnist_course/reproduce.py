@@ -162,7 +162,8 @@ def report_md(results: dict, preset: str, limit: dict | None, machine: dict, swe
             f"| {_diff_line(m, r['eval']['test_acc'])} |" for m, r in results.items()]
     aucs = ", ".join(f"{m} macro {r['eval']['auc_macro']:.6f} (micro {r['eval']['auc_micro']:.6f})"
                      for m, r in results.items())
-    recipe = "\n".join(f"- **{m}**: {r['train']['recipe']}; {r['train']['epochs']} epochs in "
+    epochs = lambda n: "1 epoch" if n == 1 else f"{n} epochs"
+    recipe = "\n".join(f"- **{m}**: {r['train']['recipe']}; {epochs(r['train']['epochs'])} in "
                        f"{r['train']['train_seconds']:.0f} s of training on {r['train']['trained_on']} "
                        f"({r['train']['numerics']})" for m, r in results.items())
     return "\n".join([
